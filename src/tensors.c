@@ -139,6 +139,10 @@ il_tensor_file *il_tensor_file_open(const char *path) {
     /* torch.save writes a zip archive; a safetensors file starts with its header length,
      * whose low bytes can never be "PK\3\4" for a sane (< 100 MB) header. */
     if (got == 4 && memcmp(magic, "PK\x03\x04", 4) == 0) return il_torchbin_open(path);
+    /* Legacy (pre-1.6) torch.save starts with a pickled magic number (0x80 0x02 0x8a 0x0a);
+     * as a safetensors header length those bytes would be absurd, so route it to the torch
+     * reader, which explains that the format is unsupported. */
+    if (got == 4 && memcmp(magic, "\x80\x02\x8a\x0a", 4) == 0) return il_torchbin_open(path);
     return il_safetensors_open(path);
 }
 
