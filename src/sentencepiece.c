@@ -165,42 +165,55 @@ static int encode_chunk(const il_tokenizer *t, const char *s, size_t len, tok_bu
     return 0;
 }
 
+/* Checks that text is UTF-8 (Python str cannot hold anything else); what names the call. */
+static int check_text(const char *text, size_t len, const char *what) {
+    if (!text && len) { il_seterr("%s: NULL text", what); return -1; }
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp;
+        int k = il_utf8_decode(text + i, len - i, &cp);
+        if (k == 0) { il_seterr("%s: text is not valid UTF-8 (byte %zu)", what, i); return -1; }
+        i += (size_t)k;
+    }
+    return 0;
+}
+
+/* Ordinary text between special tokens: transformers strips the whitespace next to a
+ * special token (the left neighbour's rstrip flag, the right neighbour's lstrip flag). */
+static int encode_between(const il_tokenizer *t, const char *s, size_t n,
+                          const special_token *left, const special_token *right, tok_builder *b,
+                          il_buf *norm, spm_segs *segs) {
+    if (left && left->rstrip) {
+        size_t skip = py_lstrip(s, n);
+        s += skip;
+        n -= skip;
+    }
+    if (right && right->lstrip) n = py_rstrip(s, n);
+    return encode_chunk(t, s, n, b, norm, segs);
+}
+
 /* transformers PreTrainedTokenizer.tokenize (4.31): split on special tokens, strip the
  * whitespace next to them, run sentencepiece on every remaining chunk separately (so each
  * chunk gets its own dummy-prefix "▁" - the legacy behaviour). */
 static int hf_tokenize(const il_tokenizer *t, const char *text, size_t len, tok_builder *b) {
-    if (!text && len) { il_seterr("tokenize: NULL text"); return -1; }
-    if (!il_utf8_valid(text, len)) { il_seterr("tokenize: text is not valid UTF-8"); return -1; }
+    if (check_text(text, len, "tokenize")) return -1;
     il_buf norm = {0};
     spm_segs segs = {0};
     int rc = -1;
-    size_t chunk = 0;
+    size_t chunk = 0; /* start of the pending ordinary text */
     const special_token *prev = NULL;
     for (size_t i = 0; i < len;) {
         int k = match_special(t, text + i, len - i);
         if (k < 0) { i++; continue; }
         const special_token *sp = &t->special[k];
-        const char *s = text + chunk;
-        size_t n = i - chunk;
-        if (prev && prev->rstrip) {
-            size_t skip = py_lstrip(s, n);
-            s += skip;
-            n -= skip;
-        }
-        if (sp->lstrip) n = py_rstrip(s, n);
-        if (encode_chunk(t, s, n, b, &norm, &segs) || tb_push(b, sp->id, sp->text, sp->len)) goto out;
+        if (encode_between(t, text + chunk, i - chunk, prev, sp, b, &norm, &segs) ||
+            tb_push(b, sp->id, sp->text, sp->len))
+            goto out;
         i += sp->len;
         chunk = i;
         prev = sp;
     }
-    const char *s = text + chunk;
-    size_t n = len - chunk;
-    if (prev && prev->rstrip) {
-        size_t skip = py_lstrip(s, n);
-        s += skip;
-        n -= skip;
-    }
-    rc = encode_chunk(t, s, n, b, &norm, &segs);
+    rc = encode_between(t, text + chunk, len - chunk, prev, NULL, b, &norm, &segs);
 out:
     il_buf_free(&norm);
     free(segs.v);
@@ -234,8 +247,7 @@ int il_tokenizer_encode(const il_tokenizer *t, const char *text, size_t len, int
 
 int il_tokenizer_spm_encode(const il_tokenizer *t, const char *text, size_t len, il_tokens *out) {
     memset(out, 0, sizeof *out);
-    if (!text && len) { il_seterr("spm_encode: NULL text"); return -1; }
-    if (!il_utf8_valid(text, len)) { il_seterr("spm_encode: text is not valid UTF-8"); return -1; }
+    if (check_text(text, len, "spm_encode")) return -1;
     tok_builder b = {0};
     il_buf norm = {0};
     spm_segs segs = {0};

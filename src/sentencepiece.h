@@ -11,6 +11,9 @@
  *   - il_tokenizer_spm_encode / _spm_decode are raw sentencepiece Encode / Decode
  *     (no special-token splitting, no </s>).
  *
+ * Only the legacy T5Tokenizer behaviour exists (what Flan-T5 checkpoints get: their configs
+ * have no "legacy" key); "legacy": false in tokenizer_config.json is ignored.
+ *
  * Text must be valid UTF-8 (an error otherwise). Errors follow util.h: NULL / -1 and
  * il_errmsg() naming the file and field. A loaded tokenizer is immutable, so one may be
  * shared by several threads. */

@@ -291,6 +291,10 @@ static int check_pieces(spm_model *m, const char *what) {
 int spm_model_finish(spm_model *m, const char *what) {
     if (check_pieces(m, what) || build_hash(m, what) || build_trie(m)) return -1;
     if (!m->unk_surface && !(m->unk_surface = il_strdup(" \xe2\x81\x87 "))) return -1;
+    if (!il_utf8_valid(m->unk_surface, strlen(m->unk_surface))) {
+        il_seterr("%s: trainer_spec.unk_surface is not valid UTF-8", what);
+        return -1;
+    }
     return 0;
 }
 

@@ -171,7 +171,8 @@ static int parse_normalizer_spec(pb_reader r, spm_model *m, pb_reader *charsmap)
     return 0;
 }
 
-static int parse_model(pb_reader r, spm_model *m, pb_reader *charsmap) {
+/* seen: bit f set for each of fields 1..3 that occurred. */
+static int parse_model(pb_reader r, spm_model *m, pb_reader *charsmap, unsigned *seen) {
     while (r.p < r.end) {
         uint32_t f;
         int w;
@@ -179,10 +180,13 @@ static int parse_model(pb_reader r, spm_model *m, pb_reader *charsmap) {
         if (pb_key(&r, &f, &w)) return -1;
         if (f >= 1 && f <= 3) {
             const char *name = f == 1 ? "piece" : f == 2 ? "trainer_spec" : "normalizer_spec";
-            if (expect_wire(f, w, WIRE_LEN) || pb_len(&r, &sub, name)) return -1;
-            int rc = f == 1 ? parse_piece(sub, m)
+            int rc = expect_wire(f, w, WIRE_LEN) || pb_len(&r, &sub, "message");
+            if (!rc) {
+                *seen |= 1u << f;
+                rc = f == 1 ? parse_piece(sub, m)
                    : f == 2 ? parse_trainer_spec(sub, m)
                             : parse_normalizer_spec(sub, m, charsmap);
+            }
             if (rc) {
                 if (f == 1) il_prefixerr("piece %d", m->n);
                 else il_prefixerr("%s", name);
@@ -196,10 +200,19 @@ static int parse_model(pb_reader r, spm_model *m, pb_reader *charsmap) {
 }
 
 int spm_model_parse_proto(spm_model *m, const uint8_t *data, size_t len, const char *what) {
+    if (len == 0) { il_seterr("%s: empty file", what); return -1; }
     pb_reader r = {data, data + len};
     pb_reader charsmap = {NULL, NULL};
-    if (parse_model(r, m, &charsmap)) {
+    unsigned seen = 0;
+    if (parse_model(r, m, &charsmap, &seen)) {
         il_prefixerr("%s: protobuf", what);
+        return -1;
+    }
+    /* Protobuf cannot tell a file cut at a field boundary from a complete one. spm_train
+     * always writes both specs after the pieces, so a missing one means truncation. */
+    if (!(seen & (1u << 2)) || !(seen & (1u << 3))) {
+        il_seterr("%s: protobuf: no %s (truncated file?)", what,
+                  !(seen & (1u << 2)) ? "trainer_spec" : "normalizer_spec");
         return -1;
     }
     if (charsmap.p && charsmap.end > charsmap.p &&
