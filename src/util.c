@@ -36,7 +36,11 @@ void il_prefixerr(const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err_msg, sizeof old);
+    /* A very long message is cut at the buffer's end, which is fine for a one-liner. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-truncation"
     snprintf(err_msg, sizeof err_msg, "%s: %s", prefix, old);
+#pragma GCC diagnostic pop
 }
 
 const char *il_errmsg(void) { return err_msg[0] ? err_msg : "unknown error"; }
