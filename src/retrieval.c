@@ -21,14 +21,15 @@ const char *il_similarity_name(il_similarity s) {
     return s == IL_SIM_COSINE ? "cosine" : s == IL_SIM_L2 ? "l2" : "bm25";
 }
 
-float il_vec_cosine(const float *a, const float *b, int dim) {
+float il_cosine(const float *a, const float *b, int dim) {
     double ab = 0, aa = 0, bb = 0;
     for (int i = 0; i < dim; i++) {
         ab += (double)a[i] * b[i];
         aa += (double)a[i] * a[i];
         bb += (double)b[i] * b[i];
     }
-    return aa > 0 && bb > 0 ? (float)(ab / sqrt(aa * bb)) : 0.0f;
+    /* Norms clamped as sentence-transformers' cos_sim does, so a zero vector gives 0. */
+    return (float)(ab / (fmax(sqrt(aa), 1e-12) * fmax(sqrt(bb), 1e-12)));
 }
 
 float il_vec_l2(const float *a, const float *b, int dim) {
@@ -44,7 +45,7 @@ void il_vector_scores(il_similarity s, const float *query, const float *vecs, in
                       float *scores) {
     for (int i = 0; i < m; i++) {
         const float *v = vecs + (size_t)i * dim;
-        scores[i] = s == IL_SIM_L2 ? -il_vec_l2(query, v, dim) : il_vec_cosine(query, v, dim);
+        scores[i] = s == IL_SIM_L2 ? -il_vec_l2(query, v, dim) : il_cosine(query, v, dim);
     }
 }
 

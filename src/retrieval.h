@@ -16,7 +16,8 @@ typedef enum { IL_SIM_COSINE, IL_SIM_L2, IL_SIM_BM25 } il_similarity;
 int il_similarity_parse(const char *name, il_similarity *out);
 const char *il_similarity_name(il_similarity s);
 
-float il_vec_cosine(const float *a, const float *b, int dim); /* 0 when either vector is 0 */
+/* Cosine similarity (double accumulation; norms clamped at 1e-12, so 0 for a zero vector). */
+float il_cosine(const float *a, const float *b, int dim);
 float il_vec_l2(const float *a, const float *b, int dim);
 
 /* scores[i] = similarity of query to each of m vectors (rows of vecs [m, dim]). */

@@ -43,7 +43,7 @@ static void test_vectors(void) {
     CHECK(il_top_n(s, 3, 3, out) == 0);
     CHECK_EQ_INT(out[0], 2); /* L2 prefers the near vector */
     const float zero[] = {0, 0};
-    CHECK_NEAR(il_vec_cosine(zero, q, 2), 0.0, 0);
+    CHECK_NEAR(il_cosine(zero, q, 2), 0.0, 0);
     il_similarity sim;
     CHECK(il_similarity_parse("bm25", &sim) == 0 && sim == IL_SIM_BM25);
     CHECK(il_similarity_parse("dot", &sim) == -1);
