@@ -288,8 +288,8 @@ int il_t5_linear_name(const il_t5_linear_id *id, char *buf, size_t size) {
 int t5_linear(const il_t5 *m, const t5_seqs *rows, il_t5_stack st, int layer, il_t5_proj p,
               const float *W, int in, int out, const float *x, float *y, float beta) {
     const int R = rows->off[rows->n];
-    if (R == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x, 1, beta, y, 1);
+    if (R <= T5_FEW_ROWS)
+        t5_gemm_few_rows(y, x, W, R, in, out, beta);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, out, in, 1.0f, x, in, W, in,
                     beta, y, out);
@@ -365,8 +365,11 @@ typedef struct {
 } sizer;
 
 static size_t take(sizer *z, size_t a, size_t b) {
-    size_t n;
-    if (il_mul_overflows(a, b, &n) || n > ((size_t)1 << 40)) z->overflow = true;
+    size_t n = 0;
+    if (il_mul_overflows(a, b, &n) || n > ((size_t)1 << 40)) {
+        z->overflow = true;
+        n = 0;
+    }
     size_t at = z->total;
     z->total += (n + 15) & ~(size_t)15;
     return at;
@@ -411,7 +414,8 @@ static int run_stack(il_t5 *m, bool dec, const t5_seqs *s, int maxlen, float *x,
            o_v = take(&z, kv_rows, in), o_ctx = take(&z, T, in), o_a = take(&z, T, ff),
            o_b = take(&z, c->gated ? T : 0, ff),
            o_bias = take(&z, (size_t)c->num_heads, 2 * (size_t)maxlen - 1);
-    size_t per = (size_t)maxlen * kmax;
+    size_t per = (((size_t)maxlen * kmax + 15) & ~(size_t)15) +
+                 t5_attn_pack_floats((int)kmax, c->d_kv);
     per = (per + 15) & ~(size_t)15;
     size_t o_attn = take(&z, (size_t)nt, per);
     float *buf = scratch_alloc(&z);

@@ -17,9 +17,11 @@
  * Errors: functions return NULL / -1 and set il_errmsg() (util.h); messages name the file
  * and the tensor or field. Nothing is left allocated on failure.
  *
- * Threads: computation uses OpenMP + OpenBLAS inside each call. An il_t5 holds no run
- * state (scratch is allocated per call), so concurrent calls on one model from several
- * threads are safe as long as the linear hook (if any) is.
+ * Threads: each call uses OpenMP (attention, norms, decoding kernels) and OpenBLAS (the
+ * projections) over all of omp_get_max_threads(). An il_t5 holds no run state (scratch is
+ * allocated per call), so concurrent calls on one model from several threads are safe as
+ * long as the linear hook (if any) is; they are not faster, since the OpenMP build of
+ * OpenBLAS runs one multi-threaded GEMM at a time.
  */
 #ifndef ILORA_T5_H
 #define ILORA_T5_H

@@ -12,11 +12,10 @@
 #define T5_MAX_VOCAB (1 << 24)
 #define T5_MAX_LAYERS 4096
 
-/* Integer field. present=false leaves *out untouched (absent or null). */
+/* Integer field; absent or null leaves *out untouched (unless required). */
 static int get_int(const cJSON *root, const char *key, const char *where, bool required,
-                   long lo, long hi, int *out, bool *present) {
+                   long lo, long hi, int *out) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (present) *present = false;
     if (!it || cJSON_IsNull(it)) {
         if (required) {
             il_seterr("%s: field '%s' is missing", where, key);
@@ -35,7 +34,6 @@ static int get_int(const cJSON *root, const char *key, const char *where, bool r
         return -1;
     }
     *out = (int)v;
-    if (present) *present = true;
     return 0;
 }
 
@@ -120,24 +118,23 @@ int il_t5_config_parse(il_t5_config *out, const char *json, const char *where) {
         il_seterr("%s: expected a JSON object", where);
         goto fail;
     }
-    bool present;
-    if (get_int(root, "vocab_size", where, true, 1, T5_MAX_VOCAB, &c.vocab_size, NULL) ||
-        get_int(root, "d_model", where, true, 1, T5_MAX_DIM, &c.d_model, NULL) ||
-        get_int(root, "d_kv", where, true, 1, T5_MAX_DIM, &c.d_kv, NULL) ||
-        get_int(root, "num_heads", where, true, 1, T5_MAX_DIM, &c.num_heads, NULL) ||
-        get_int(root, "d_ff", where, true, 1, T5_MAX_DIM, &c.d_ff, NULL) ||
-        get_int(root, "num_layers", where, true, 1, T5_MAX_LAYERS, &c.num_layers, NULL))
+    if (get_int(root, "vocab_size", where, true, 1, T5_MAX_VOCAB, &c.vocab_size) ||
+        get_int(root, "d_model", where, true, 1, T5_MAX_DIM, &c.d_model) ||
+        get_int(root, "d_kv", where, true, 1, T5_MAX_DIM, &c.d_kv) ||
+        get_int(root, "num_heads", where, true, 1, T5_MAX_DIM, &c.num_heads) ||
+        get_int(root, "d_ff", where, true, 1, T5_MAX_DIM, &c.d_ff) ||
+        get_int(root, "num_layers", where, true, 1, T5_MAX_LAYERS, &c.num_layers))
         goto fail;
     c.num_decoder_layers = c.num_layers;
     if (get_int(root, "num_decoder_layers", where, false, 1, T5_MAX_LAYERS,
-                &c.num_decoder_layers, NULL))
+                &c.num_decoder_layers))
         goto fail;
     c.rel_buckets = 32;
     c.rel_max_distance = 128;
     if (get_int(root, "relative_attention_num_buckets", where, false, 4, 1 << 16,
-                &c.rel_buckets, NULL) ||
+                &c.rel_buckets) ||
         get_int(root, "relative_attention_max_distance", where, false, 1, 1 << 30,
-                &c.rel_max_distance, NULL))
+                &c.rel_max_distance))
         goto fail;
 
     c.eps = 1e-6f;
@@ -173,12 +170,12 @@ int il_t5_config_parse(il_t5_config *out, const char *json, const char *where) {
 
     c.pad_id = 0;
     c.eos_id = 1;
-    if (get_int(root, "pad_token_id", where, false, 0, c.vocab_size - 1, &c.pad_id, NULL) ||
-        get_int(root, "eos_token_id", where, false, 0, c.vocab_size - 1, &c.eos_id, NULL))
+    if (get_int(root, "pad_token_id", where, false, 0, c.vocab_size - 1, &c.pad_id) ||
+        get_int(root, "eos_token_id", where, false, 0, c.vocab_size - 1, &c.eos_id))
         goto fail;
     c.decoder_start_id = c.pad_id; /* absent -> pad, as T5's _shift_right does */
     if (get_int(root, "decoder_start_token_id", where, false, 0, c.vocab_size - 1,
-                &c.decoder_start_id, &present))
+                &c.decoder_start_id))
         goto fail;
 
     if (il_t5_config_validate(&c, where)) goto fail;

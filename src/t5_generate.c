@@ -28,22 +28,23 @@ typedef struct {
 } gen_cache;
 
 /* Attention of one query row against n keys with row stride `stride` (floats):
- * out[d_kv] = softmax(q . K_j + bias_j) V. s: scratch [n]. The two products are
- * single-threaded sgemv calls (we may be inside a parallel region; see t5_attention). */
+ * out[d_kv] = softmax(q . K_j + bias_j) V. s: scratch [n]. (No BLAS: this runs inside a
+ * parallel region; see t5_kernels.c.) */
 static void attend_row(float *out, const float *q, const float *K, const float *V,
                        size_t stride, int n, int d_kv, const float *bias, float *s) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, n, d_kv, 1.0f, K, (int)stride, q, 1, 0.0f, s, 1);
+    for (int j = 0; j < n; j++) s[j] = t5_dot(q, K + (size_t)j * stride, d_kv);
     if (bias)
         for (int j = 0; j < n; j++) s[j] += bias[j];
     t5_softmax(s, n);
-    cblas_sgemv(CblasRowMajor, CblasTrans, n, d_kv, 1.0f, V, (int)stride, s, 1, 0.0f, out, 1);
+    for (int t = 0; t < d_kv; t++) out[t] = 0.0f;
+    for (int j = 0; j < n; j++) t5_axpy(out, s[j], V + (size_t)j * stride, d_kv);
 }
 
 static int grow_cache(gen_cache *g, int n_layers, size_t nb, size_t inner, int need,
                       int max_new) {
     if (need <= g->cap) return 0;
     int cap = g->cap ? g->cap : 16;
-    while (cap < need) cap *= 2;
+    while (cap < need) cap = cap > max_new / 2 ? max_new : cap * 2;
     if (cap > max_new) cap = max_new;
     size_t n;
     if (il_mul_overflows((size_t)cap * nb, inner * sizeof(float), &n)) {
@@ -234,9 +235,8 @@ static int gen_chunk(il_t5 *m, int c0, int nb, const int32_t *const *ids, const 
         t5_rmsnorm_rows(h, x, m->dec.final_ln, R, (int)d, c->eps);
         if (m->lm_scale != 1.0f)
             for (size_t i = 0; i < (size_t)R * d; i++) h[i] *= m->lm_scale;
-        if (R == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, V, (int)d, 1.0f, m->lm_head, (int)d, h, 1,
-                        0.0f, logits, 1);
+        if (R <= T5_FEW_ROWS)
+            t5_gemm_few_rows(logits, h, m->lm_head, R, (int)d, V, 0.0f);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, V, (int)d, 1.0f, h, (int)d,
                         m->lm_head, (int)d, 0.0f, logits, V);

@@ -74,11 +74,18 @@ int t5_linear(const il_t5 *m, const t5_seqs *rows, il_t5_stack st, int layer, il
 /* Self/cross attention over packed sequences, parallel over (sequence, head).
  * q [Tq, inner] rows of query sequence i: qs->off[i]...; k, v [Tk, inner] likewise with ks.
  * ctx [Tq, inner] output. bias: a t5_bias_table with maxlen (NULL for cross-attention).
- * causal: query j attends keys 0..j. scratch: omp_get_max_threads() x maxq * maxk floats. */
+ * causal: query j attends keys 0..j. scratch: t5_max_threads() blocks of
+ * scratch_per_thread >= round16(maxq * maxk) + t5_attn_pack_floats(maxk, d_kv) floats. */
 void t5_attention(float *ctx, const float *q, const float *k, const float *v, const t5_seqs *qs,
                   const t5_seqs *ks, int heads, int d_kv, const float *bias, int maxlen,
                   bool causal, float *scratch, size_t scratch_per_thread);
 
+size_t t5_attn_pack_floats(int maxk, int d_kv);
+float t5_dot(const float *a, const float *b, int n);
+void t5_axpy(float *restrict y, float a, const float *restrict x, int n); /* y += a x */
+/* y [R, out] (+)= x [R, in] W^T for small R (decoding steps); beta 0 or 1. */
+void t5_gemm_few_rows(float *y, const float *x, const float *W, int R, int in, int out, float beta);
+#define T5_FEW_ROWS 8
 int t5_max_threads(void);
 int t5_thread_id(void); /* omp_get_thread_num() */
 

@@ -176,13 +176,23 @@ static const float *W(const il_tensor_file *f, const char *name) {
     return t ? (const float *)t->data : NULL;
 }
 
+/* Optional rounding-sized noise on every stored intermediate of the reference: it measures
+ * how much float32-level perturbations grow through the network by themselves. */
+static double g_noise = 0;
+static uint64_t g_noise_state = 99;
+static double nz(double v) {
+    if (g_noise == 0) return v;
+    g_noise_state = g_noise_state * 6364136223846793005ull + 1442695040888963407ull;
+    return v * (1 + g_noise * ((double)(g_noise_state >> 11) / 9007199254740992.0 * 2 - 1));
+}
+
 /* y [n, out] = x [n, in] W^T */
 static void mm(double *y, const double *x, const float *w, int n, int in, int out) {
     for (int i = 0; i < n; i++)
         for (int o = 0; o < out; o++) {
             double s = 0;
             for (int k = 0; k < in; k++) s += x[i * in + k] * w[o * in + k];
-            y[i * out + o] = s;
+            y[i * out + o] = nz(s);
         }
 }
 
@@ -191,77 +201,208 @@ static void rms(double *y, const double *x, const float *w, int n, int d) {
         double ss = 0;
         for (int k = 0; k < d; k++) ss += x[i * d + k] * x[i * d + k];
         double inv = 1 / sqrt(ss / d + 1e-6);
-        for (int k = 0; k < d; k++) y[i * d + k] = w[k] * x[i * d + k] * inv;
+        for (int k = 0; k < d; k++) y[i * d + k] = nz(w[k] * x[i * d + k] * inv);
     }
 }
 
-/* out [n, 64]: encoder block-0 output of one sequence, with an ungated ReLU FF (wi) or
- * the gated-GELU one (wi_0, wi_1). */
-static void ref_block0(double *out, const il_tensor_file *f, const int32_t *ids, int n, bool relu,
-                       const char *wi_name) {
-    const int D = 64, H = 4, DK = 16, FF = 128;
+/* Naive encoder (double precision, one sequence) with the tensors of file f:
+ * out [(L + 1), n, D] in il_t5_trace order (embeddings, each block's output, final norm).
+ * wi_fmt: the first FF projection's name with %d for the layer ("...wi.weight" with ReLU,
+ * "...wi_0.weight" when gated with wi_1). */
+static void ref_encoder(double *out, const il_tensor_file *f, const int32_t *ids, int n, int L,
+                        int D, int H, int FF, bool relu, const char *wi_fmt) {
+    const int DK = D / H;
     double *x = calloc((size_t)n * D, 8), *h = calloc((size_t)n * D, 8), *q = calloc((size_t)n * D, 8),
            *k = calloc((size_t)n * D, 8), *v = calloc((size_t)n * D, 8), *ctx = calloc((size_t)n * D, 8),
            *a = calloc((size_t)n * FF, 8), *g = calloc((size_t)n * FF, 8), *o = calloc((size_t)n * D, 8),
            *s = calloc((size_t)n, 8);
-    const float *emb = W(f, "shared.weight"), *rb = W(f, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
+    const float *emb = W(f, "shared.weight"),
+                *rb = W(f, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
+    char nm[128];
+#define WL(fmt) (snprintf(nm, sizeof nm, fmt, l), W(f, nm))
     for (int i = 0; i < n; i++)
         for (int c = 0; c < D; c++) x[i * D + c] = emb[ids[i] * D + c];
-    rms(h, x, W(f, "encoder.block.0.layer.0.layer_norm.weight"), n, D);
-    mm(q, h, W(f, "encoder.block.0.layer.0.SelfAttention.q.weight"), n, D, D);
-    mm(k, h, W(f, "encoder.block.0.layer.0.SelfAttention.k.weight"), n, D, D);
-    mm(v, h, W(f, "encoder.block.0.layer.0.SelfAttention.v.weight"), n, D, D);
-    for (int hh = 0; hh < H; hh++)
-        for (int i = 0; i < n; i++) {
-            double mx = -INFINITY, sum = 0;
-            for (int j = 0; j < n; j++) {
-                double d = 0;
-                for (int c = 0; c < DK; c++) d += q[i * D + hh * DK + c] * k[j * D + hh * DK + c];
-                s[j] = d + rb[il_t5_rel_bucket(j - i, true, 32, 128) * H + hh]; /* no 1/sqrt(d_kv) */
-                mx = fmax(mx, s[j]);
+    for (int l = 0; l < L; l++) {
+        memcpy(out + (size_t)l * n * D, x, sizeof(double) * (size_t)n * D);
+        rms(h, x, WL("encoder.block.%d.layer.0.layer_norm.weight"), n, D);
+        mm(q, h, WL("encoder.block.%d.layer.0.SelfAttention.q.weight"), n, D, D);
+        mm(k, h, WL("encoder.block.%d.layer.0.SelfAttention.k.weight"), n, D, D);
+        mm(v, h, WL("encoder.block.%d.layer.0.SelfAttention.v.weight"), n, D, D);
+        for (int hh = 0; hh < H; hh++)
+            for (int i = 0; i < n; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < n; j++) {
+                    double d = 0;
+                    for (int c = 0; c < DK; c++) d += q[i * D + hh * DK + c] * k[j * D + hh * DK + c];
+                    /* no 1/sqrt(d_kv); layer 0's bias table in every layer */
+                    s[j] = d + rb[il_t5_rel_bucket(j - i, true, 32, 128) * H + hh];
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j < n; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int c = 0; c < DK; c++) {
+                    double acc = 0;
+                    for (int j = 0; j < n; j++) acc += s[j] / sum * v[j * D + hh * DK + c];
+                    ctx[i * D + hh * DK + c] = acc;
+                }
             }
-            for (int j = 0; j < n; j++) sum += (s[j] = exp(s[j] - mx));
-            for (int c = 0; c < DK; c++) {
-                double acc = 0;
-                for (int j = 0; j < n; j++) acc += s[j] / sum * v[j * D + hh * DK + c];
-                ctx[i * D + hh * DK + c] = acc;
+        mm(o, ctx, WL("encoder.block.%d.layer.0.SelfAttention.o.weight"), n, D, D);
+        for (int i = 0; i < n * D; i++) x[i] = nz(x[i] + o[i]);
+        rms(h, x, WL("encoder.block.%d.layer.1.layer_norm.weight"), n, D);
+        mm(a, h, WL(wi_fmt), n, D, FF);
+        if (relu) {
+            for (int i = 0; i < n * FF; i++) a[i] = a[i] > 0 ? a[i] : 0;
+        } else {
+            mm(g, h, WL("encoder.block.%d.layer.1.DenseReluDense.wi_1.weight"), n, D, FF);
+            for (int i = 0; i < n * FF; i++) {
+                double z = a[i];
+                a[i] = 0.5 * z * (1 + tanh(sqrt(2 / M_PI) * (z + 0.044715 * z * z * z))) * g[i];
             }
         }
-    mm(o, ctx, W(f, "encoder.block.0.layer.0.SelfAttention.o.weight"), n, D, D);
-    for (int i = 0; i < n * D; i++) x[i] += o[i];
-    rms(h, x, W(f, "encoder.block.0.layer.1.layer_norm.weight"), n, D);
-    mm(a, h, W(f, wi_name), n, D, FF);
-    if (relu) {
-        for (int i = 0; i < n * FF; i++) a[i] = a[i] > 0 ? a[i] : 0;
-    } else {
-        mm(g, h, W(f, "encoder.block.0.layer.1.DenseReluDense.wi_1.weight"), n, D, FF);
-        for (int i = 0; i < n * FF; i++) {
-            double z = a[i];
-            a[i] = 0.5 * z * (1 + tanh(sqrt(2 / M_PI) * (z + 0.044715 * z * z * z))) * g[i];
-        }
+        mm(o, a, WL("encoder.block.%d.layer.1.DenseReluDense.wo.weight"), n, FF, D);
+        for (int i = 0; i < n * D; i++) x[i] = nz(x[i] + o[i]);
     }
-    mm(o, a, W(f, "encoder.block.0.layer.1.DenseReluDense.wo.weight"), n, FF, D);
-    for (int i = 0; i < n * D; i++) out[i] = x[i] + o[i];
+#undef WL
+    rms(out + (size_t)L * n * D, x, W(f, "encoder.final_layer_norm.weight"), n, D);
     free(x), free(h), free(q), free(k), free(v), free(ctx), free(a), free(g), free(o), free(s);
 }
 
-static double block0_diff(il_t5 *m, const il_tensor_file *f, bool relu, const char *wi) {
-    const int D = 64, n = (int)(sizeof IN1 / sizeof IN1[0]);
+/* Max abs diff per trace index between the model's encoder and ref_encoder on ids. */
+static void encoder_vs_ref(il_t5 *m, const il_tensor_file *f, const int32_t *ids, int n, bool relu,
+                           const char *wi_fmt, double *diff, double *mag, double *floor_) {
     const il_t5_config *c = il_t5_get_config(m);
-    float *enc = malloc(sizeof(float) * (size_t)(c->num_layers + 1) * n * D);
-    float *dec = malloc(sizeof(float) * (size_t)(c->num_decoder_layers + 1) * 4 * D);
-    double *ref = malloc(sizeof(double) * (size_t)n * D);
-    il_t5_trace tr = {enc, dec};
-    const int32_t *ip[1] = {IN1}, *dp[1] = {DEC0};
-    int dl = 4, diff_ok = il_t5_forward(m, 1, ip, &n, dp, &dl, NULL, &tr) == 0;
-    double d = INFINITY;
-    if (diff_ok) {
-        ref_block0(ref, f, IN1, n, relu, wi);
-        d = 0;
-        for (int i = 0; i < n * D; i++) d = fmax(d, fabs(enc[(size_t)n * D + i] - ref[i]));
+    const int D = c->d_model, L = c->num_layers;
+    float *enc = malloc(sizeof(float) * (size_t)(L + 1) * n * D);
+    double *ref = malloc(sizeof(double) * (size_t)(L + 1) * n * D);
+    il_t5_trace tr = {enc, NULL};
+    const int32_t *ip[1] = {ids}, *dp[1] = {DEC0};
+    int dl = 1;
+    bool ok = il_t5_forward(m, 1, ip, &n, dp, &dl, NULL, &tr) == 0;
+    double *noisy = floor_ ? malloc(sizeof(double) * (size_t)(L + 1) * n * D) : NULL;
+    if (ok) ref_encoder(ref, f, ids, n, L, D, c->num_heads, c->d_ff, relu, wi_fmt);
+    if (ok && noisy) {
+        g_noise = 0x1p-24; /* half an ulp of float32 */
+        ref_encoder(noisy, f, ids, n, L, D, c->num_heads, c->d_ff, relu, wi_fmt);
+        g_noise = 0;
     }
-    free(enc), free(dec), free(ref);
-    return d;
+    for (int l = 0; l <= L; l++) {
+        diff[l] = ok ? 0 : INFINITY;
+        mag[l] = 0;
+        if (floor_) floor_[l] = 0;
+        for (size_t i = (size_t)l * n * D; ok && i < (size_t)(l + 1) * n * D; i++) {
+            diff[l] = fmax(diff[l], fabs(enc[i] - ref[i]));
+            mag[l] = fmax(mag[l], fabs(ref[i]));
+            if (noisy) floor_[l] = fmax(floor_[l], fabs(noisy[i] - ref[i]));
+        }
+    }
+    free(enc), free(ref), free(noisy);
+}
+
+static double block0_diff(il_t5 *m, const il_tensor_file *f, bool relu, const char *wi_fmt) {
+    double diff[8], mag[8];
+    if (il_t5_get_config(m)->num_layers > 7) return INFINITY;
+    encoder_vs_ref(m, f, IN1, (int)(sizeof IN1 / sizeof IN1[0]), relu, wi_fmt, diff, mag, NULL);
+    return diff[1];
+}
+
+/* B05 (3): a 12-layer encoder compared layer by layer with the double-precision reference:
+ * the error stays flat instead of growing with depth (it would with a 1/sqrt(d_kv) or a
+ * mean-subtracting norm, which also break the values outright). */
+static void test_deep_encoder(void) {
+    const int L = 12, D = 64, FF = 128, V = 300;
+    tmpdir t;
+    CHECK(tmpdir_make(&t) == 0);
+    tlist l;
+    memset(&l, 0, sizeof l);
+    uint64_t seed = 7;
+    static char names[128][96];
+    int nn = 0;
+    /* name, rows, cols (0 = 1-D), sd (0: layer-norm weight ~ 1 +- 0.1) */
+    typedef struct { const char *fmt; int layer, rows, cols; double sd; } wspec;
+    wspec spec[128];
+    int ns = 0;
+#define ADD(f, ly, r, c, sd_) spec[ns++] = (wspec){f, ly, r, c, sd_}
+    ADD("shared.weight", -1, V, D, 0.5);
+    ADD("lm_head.weight", -1, V, D, 0.25);
+    ADD("encoder.final_layer_norm.weight", -1, D, 0, 0);
+    ADD("decoder.final_layer_norm.weight", -1, D, 0, 0);
+    ADD("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", -1, 32, 4, 0.5);
+    ADD("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", -1, 32, 4, 0.5);
+    for (int ly = 0; ly < L; ly++) {
+        ADD("encoder.block.%d.layer.0.SelfAttention.q.weight", ly, D, D, 0.125);
+        ADD("encoder.block.%d.layer.0.SelfAttention.k.weight", ly, D, D, 0.125);
+        ADD("encoder.block.%d.layer.0.SelfAttention.v.weight", ly, D, D, 0.125);
+        ADD("encoder.block.%d.layer.0.SelfAttention.o.weight", ly, D, D, 0.125);
+        ADD("encoder.block.%d.layer.0.layer_norm.weight", ly, D, 0, 0);
+        ADD("encoder.block.%d.layer.1.DenseReluDense.wi_0.weight", ly, FF, D, 0.125);
+        ADD("encoder.block.%d.layer.1.DenseReluDense.wi_1.weight", ly, FF, D, 0.125);
+        ADD("encoder.block.%d.layer.1.DenseReluDense.wo.weight", ly, D, FF, 0.088);
+        ADD("encoder.block.%d.layer.1.layer_norm.weight", ly, D, 0, 0);
+    }
+    const char *dec[] = {"decoder.block.0.layer.0.SelfAttention.q.weight", "decoder.block.0.layer.0.SelfAttention.k.weight",
+                         "decoder.block.0.layer.0.SelfAttention.v.weight", "decoder.block.0.layer.0.SelfAttention.o.weight",
+                         "decoder.block.0.layer.1.EncDecAttention.q.weight", "decoder.block.0.layer.1.EncDecAttention.k.weight",
+                         "decoder.block.0.layer.1.EncDecAttention.v.weight", "decoder.block.0.layer.1.EncDecAttention.o.weight"};
+    for (int i = 0; i < 8; i++) ADD(dec[i], -1, D, D, 0.125);
+    ADD("decoder.block.0.layer.0.layer_norm.weight", -1, D, 0, 0);
+    ADD("decoder.block.0.layer.1.layer_norm.weight", -1, D, 0, 0);
+    ADD("decoder.block.0.layer.2.layer_norm.weight", -1, D, 0, 0);
+    ADD("decoder.block.0.layer.2.DenseReluDense.wi_0.weight", -1, FF, D, 0.125);
+    ADD("decoder.block.0.layer.2.DenseReluDense.wi_1.weight", -1, FF, D, 0.125);
+    ADD("decoder.block.0.layer.2.DenseReluDense.wo.weight", -1, D, FF, 0.088);
+#undef ADD
+    for (int i = 0; i < ns; i++) {
+        il_tensor *tt = &l.t[l.n++];
+        memset(tt, 0, sizeof *tt);
+        snprintf(names[nn], sizeof names[nn], spec[i].fmt, spec[i].layer);
+        tt->name = names[nn++];
+        tt->dtype = IL_F32;
+        tt->ndim = spec[i].cols ? 2 : 1;
+        tt->shape[0] = spec[i].rows;
+        tt->shape[1] = spec[i].cols;
+        size_t cnt = (size_t)spec[i].rows * (spec[i].cols ? spec[i].cols : 1);
+        float *d = tlist_alloc(&l, cnt * 4);
+        for (size_t k = 0; k < cnt; k++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            double u = (double)(seed >> 11) / 9007199254740992.0 * 2 - 1; /* U(-1, 1) */
+            d[k] = spec[i].sd > 0 ? (float)(u * spec[i].sd * 1.7320508) : (float)(1 + 0.1 * u);
+        }
+        tt->data = d;
+        tt->nbytes = cnt * 4;
+    }
+    const char *set[] = {"num_layers=12", "num_decoder_layers=1", "vocab_size=300"};
+    CHECK(write_config(&t, "t5-tiny", set, 3) == 0);
+    CHECK(tlist_write(&l, &t, "model.safetensors") == 0);
+    il_t5 *m = il_t5_load(t.dir);
+    char *wp = tmpdir_file(&t, "model.safetensors");
+    il_tensor_file *f = il_safetensors_open(wp);
+    free(wp);
+    CHECK_MSG(m && f, "12-layer model: %s", il_errmsg());
+    if (m && f) {
+        int32_t ids[40];
+        for (int i = 0; i < 40; i++) ids[i] = (i * 37 + 3) % V;
+        double diff[13], mag[13], fl[13], rmin = INFINITY, rmax = 0;
+        encoder_vs_ref(m, f, ids, 40, false, "encoder.block.%d.layer.1.DenseReluDense.wi_0.weight",
+                       diff, mag, fl);
+        /* The float32 error of any implementation grows with depth here (the hidden state
+         * grows, and so does the network's sensitivity): half-ulp noise injected into a
+         * double reference grows the same way. So "flat" is the ratio of our error to that
+         * noise floor, which stays in a narrow band; a wrong scaling or norm is off by O(1). */
+        printf("B05 12-layer encoder: max abs diff vs double reference / half-ulp noise floor per layer:\n ");
+        for (int ly = 1; ly <= L; ly++) {
+            double ratio = diff[ly] / fl[ly];
+            printf(" %.1e/%.1e", diff[ly], fl[ly]);
+            rmin = fmin(rmin, ratio);
+            rmax = fmax(rmax, ratio);
+            CHECK_MSG(diff[ly] <= 1e-4 * fmax(1.0, mag[ly]), "layer %d: %g (|x| <= %g)", ly, diff[ly], mag[ly]);
+        }
+        printf("\n  ratio to the noise floor: %.1f .. %.1f\n", rmin, rmax);
+        CHECK_MSG(rmax <= 30 && rmax <= 5 * rmin, "error not flat relative to the float32 noise floor: %g .. %g",
+                  rmin, rmax);
+    }
+    il_t5_free(m);
+    il_tensor_file_free(f);
+    tlist_free(&l);
+    tmpdir_remove(&t);
 }
 
 /* ===== original T5 v1.0: ReLU wi/wo, tied head with the d_model^-0.5 scale ===== */
@@ -273,7 +414,7 @@ static void test_v10(void) {
     /* the naive reference reproduces the v1.1 model first (validates the reference) */
     il_t5 *m11 = tiny_model();
     if (m11) {
-        double d = block0_diff(m11, f, false, "encoder.block.0.layer.1.DenseReluDense.wi_0.weight");
+        double d = block0_diff(m11, f, false, "encoder.block.%d.layer.1.DenseReluDense.wi_0.weight");
         CHECK_MSG(d < 1e-4, "gated-gelu block 0 vs naive reference: %g", d);
         il_t5_free(m11);
     }
@@ -306,7 +447,7 @@ static void test_v10(void) {
         const il_t5_config *c = il_t5_get_config(m);
         CHECK(c->tie_word_embeddings && !c->gated && c->act == IL_ACT_RELU);
         /* ReLU FF: block 0 against the naive reference with ReLU */
-        double d = block0_diff(m, f, true, "encoder.block.0.layer.1.DenseReluDense.wi_0.weight");
+        double d = block0_diff(m, f, true, "encoder.block.%d.layer.1.DenseReluDense.wi_0.weight");
         CHECK_MSG(d < 1e-4, "ReLU block 0 vs naive reference: %g", d);
         printf("v1.0: encoder block 0 vs naive double reference (ReLU): %.3g\n", d);
         /* tied head: logits = (decoder final state * d_model^-0.5) . shared^T */
@@ -776,6 +917,7 @@ int main(void) {
         test_hook(m, ref);
     }
     test_f16_overflow();
+    test_deep_encoder();
     test_v10();
     test_start_stop();
     test_config();
