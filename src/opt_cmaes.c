@@ -30,7 +30,7 @@ typedef struct {
     int *order;                     /* [lambda] */
     double *tmp, *tmp2, *work;      /* [n], [n], [n*n] scratch */
     int handed, told, gen;          /* within the current generation; generations done */
-    il_opt_rng rng;
+    il_rng rng;
 } cmaes;
 
 static void cmaes_destroy(void *st) {
@@ -103,7 +103,7 @@ static void *cmaes_create(const il_opt_cfg *c) {
         s->D[i] = 1;
     }
     s->sigma = c->sigma0;
-    il_opt_rng_seed(&s->rng, c->seed);
+    il_rng_seed(&s->rng, c->seed);
     return s;
 fail:
     cmaes_destroy(s);
@@ -156,7 +156,7 @@ static void sample_generation(cmaes *s) {
     int n = s->n;
     for (int k = 0; k < s->lambda; k++) {
         double *y = s->y + (size_t)k * n, *x = s->x + (size_t)k * n;
-        for (int i = 0; i < n; i++) s->tmp[i] = s->D[i] * il_opt_rng_normal(&s->rng);
+        for (int i = 0; i < n; i++) s->tmp[i] = s->D[i] * il_rng_normal(&s->rng);
         for (int i = 0; i < n; i++) {
             double acc = 0;
             for (int j = 0; j < n; j++) acc += s->B[(size_t)i * n + j] * s->tmp[j];

@@ -4,6 +4,7 @@
 #ifndef ILORA_OPT_INTERNAL_H
 #define ILORA_OPT_INTERNAL_H
 
+#include "rng.h"
 #include <math.h>
 #include <stdint.h>
 
@@ -41,55 +42,6 @@ static inline double il_opt_bounce(double v, double lo, double hi) {
     if (y > r) y = 2 * r - y;
     y += lo;
     return y < lo ? lo : y > hi ? hi : y;
-}
-
-/* xoshiro256** seeded through splitmix64: reproducible on every platform, unlike rand(). */
-typedef struct {
-    uint64_t s[4];
-    double spare; /* second Box-Muller normal */
-    int has_spare;
-} il_opt_rng;
-
-static inline uint64_t il_opt_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static inline void il_opt_rng_seed(il_opt_rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) {
-        uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        r->s[i] = z ^ (z >> 31);
-    }
-    r->has_spare = 0;
-    r->spare = 0;
-}
-
-static inline uint64_t il_opt_rng_next(il_opt_rng *r) {
-    uint64_t *s = r->s, out = il_opt_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = il_opt_rotl(s[3], 45);
-    return out;
-}
-
-/* Uniform in [0, 1) with 53 random bits. */
-static inline double il_opt_rng_uniform(il_opt_rng *r) {
-    return (double)(il_opt_rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-/* Standard normal (Box-Muller; 1 - u keeps the log argument in (0, 1]). */
-static inline double il_opt_rng_normal(il_opt_rng *r) {
-    if (r->has_spare) {
-        r->has_spare = 0;
-        return r->spare;
-    }
-    double u = 1.0 - il_opt_rng_uniform(r), v = il_opt_rng_uniform(r);
-    double rad = sqrt(-2.0 * log(u)), th = 6.283185307179586 * v;
-    r->spare = rad * sin(th);
-    r->has_spare = 1;
-    return rad * cos(th);
 }
 
 #endif

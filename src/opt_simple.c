@@ -15,7 +15,7 @@
 
 typedef struct {
     il_opt_cfg c;
-    il_opt_rng rng;
+    il_rng rng;
     int asked;
 } random_search;
 
@@ -23,7 +23,7 @@ static void *random_create(const il_opt_cfg *c) {
     random_search *s = il_calloc(1, sizeof *s);
     if (!s) return NULL;
     s->c = *c;
-    il_opt_rng_seed(&s->rng, c->seed);
+    il_rng_seed(&s->rng, c->seed);
     return s;
 }
 
@@ -37,7 +37,7 @@ static int random_ask(void *st, double *cands, int max_n) {
             memcpy(w, s->c.x0, (size_t)n * sizeof(double));
             continue;
         }
-        for (int i = 0; i < n; i++) w[i] = fmin(hi, lo + (hi - lo) * il_opt_rng_uniform(&s->rng));
+        for (int i = 0; i < n; i++) w[i] = fmin(hi, lo + (hi - lo) * il_rng_uniform(&s->rng));
     }
     return max_n;
 }
@@ -50,7 +50,7 @@ const il_opt_method il_opt_random = {"random", random_create, random_ask, random
 
 typedef struct {
     il_opt_cfg c;
-    il_opt_rng rng;
+    il_rng rng;
     double *parent, *child; /* [dim], unbounded (evaluated at their mirror image) */
     double fparent, sigma;
     int started;            /* x0 has been asked: later asks are offspring */
@@ -77,7 +77,7 @@ static void *es11_create(const il_opt_cfg *c) {
     memcpy(s->parent, c->x0, (size_t)c->dim * sizeof(double));
     s->fparent = INFINITY;
     s->sigma = c->sigma0;
-    il_opt_rng_seed(&s->rng, c->seed);
+    il_rng_seed(&s->rng, c->seed);
     return s;
 }
 
@@ -90,7 +90,7 @@ static int es11_ask(void *st, double *cands, int max_n) {
     }
     if (!(s->sigma > 1e-12 * (s->c.hi - s->c.lo))) return 0; /* converged */
     for (int i = 0; i < n; i++) {
-        s->child[i] = s->parent[i] + s->sigma * il_opt_rng_normal(&s->rng);
+        s->child[i] = s->parent[i] + s->sigma * il_rng_normal(&s->rng);
         cands[i] = il_opt_bounce(s->child[i], s->c.lo, s->c.hi);
     }
     return 1;
