@@ -5,19 +5,7 @@ ILORA=$1
 REPO=$2
 MODEL=$REPO/tests/golden/t5-tiny
 DATA=$REPO/tests/data/cli
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect CODE CMD...: run, keep stdout/stderr in $TMP/out, $TMP/err, check the exit code.
-expect() {
-  want=$1; shift
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  got=$?
-  [ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
-}
-stderr_has() { grep -q -- "$1" "$TMP/err" || fail "stderr lacks '$1': $(head -c 300 "$TMP/err")"; }
+. "$REPO/tests/harness.sh"
 
 # --- usage and help ---
 expect 2 "$ILORA"

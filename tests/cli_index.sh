@@ -6,21 +6,8 @@ ILORA=$1
 REPO=$2
 EMB=$REPO/tests/golden/bert-tiny
 LIB=$REPO/examples/library
-TMP=$(mktemp -d)
+. "$REPO/tests/harness.sh"
 repo_cache_before=$(cksum "$LIB/.ilora-index.json" 2>/dev/null)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect CODE CMD...: run, keep stdout/stderr in $TMP/out, $TMP/err, check the exit code.
-expect() {
-  want=$1; shift
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  got=$?
-  [ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
-}
-stderr_has() { grep -q -- "$1" "$TMP/err" || fail "stderr lacks '$1': $(head -c 300 "$TMP/err")"; }
-stdout_has() { grep -q -- "$1" "$TMP/out" || fail "stdout lacks '$1': $(head -c 300 "$TMP/out")"; }
 
 # --- usage and help ---
 for c in index embed; do

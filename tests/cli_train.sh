@@ -7,18 +7,8 @@ ILORA=$1
 REPO=$2
 MODEL=$REPO/tests/golden/t5-tiny
 DATA=$REPO/tests/data/train/boolean10.jsonl
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+. "$REPO/tests/harness.sh"
 
-expect() {
-  want=$1; shift
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  got=$?
-  [ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
-}
-stderr_has() { grep -q -- "$1" "$TMP/err" || fail "stderr lacks '$1': $(head -c 300 "$TMP/err")"; }
 # JSON number after "key": in $TMP/out
 num() { sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p" "$TMP/out"; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
