@@ -2,7 +2,7 @@
 # Installs the Debian packages ilora builds against, when they are missing.
 # As root it runs apt-get itself; otherwise it prints the command to run.
 set -e
-PKGS="gcc make cmake pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev libnlopt-dev"
+PKGS="gcc make cmake pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev libnlopt-dev sentencepiece"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

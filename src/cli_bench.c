@@ -1,12 +1,17 @@
-/* cli_bench.c - `ilora bench model`: speed figures on the Flan-T5-Large shape, measured
- * in one run so that ratios compare like with like (same machine, same moment). */
+/* cli_bench.c - `ilora bench model` and `ilora bench lorahub`: speed figures on the
+ * Flan-T5-Large shape, measured in one run so that ratios compare like with like (same
+ * machine, same moment). */
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "cli.h"
+#include "lora.h"
+#include "lorahub.h"
 #include "t5.h"
+#include "t5_merge.h"
 
 static const char help[] =
     "usage: ilora bench model [--layers N] [--seq N] [--batch N] [--new-tokens N] [--seed S]\n\n"
@@ -199,11 +204,285 @@ out:
     return rc;
 }
 
+/* ===== bench lorahub ===== */
+
+static const char help_lorahub[] =
+    "usage: ilora bench lorahub [--layers N] [--evals N] [--adapters N] [--rank R] [--seed S]\n"
+    "                           [--repeat N]\n\n"
+    "The LoraHub workload on the Flan-T5-Large shape (random weights, 24+24 layers): N random\n"
+    "rank-R adapters (default 20, rank 16, lora_alpha 32) on q and v of every attention block,\n"
+    "5 examples of BBH-like lengths (inputs of 120, 180, 250, 320, 400 tokens, targets of 2-6\n"
+    "tokens). Reports, in one run:\n"
+    "  - the time of one objective evaluation (compose the adapters + LoraHub loss) scored one\n"
+    "    at a time, and per evaluation when --evals candidates (default 5: e.g. 5 lockstep\n"
+    "    problems x 1 candidate) are scored in ONE batched forward pass, each row with its own\n"
+    "    composed adapter, and their ratio (target: batched <= 0.6x);\n"
+    "  - the share of the time spent composing adapters;\n"
+    "  - the base model's loss pass without adapters (what the adapters cost);\n"
+    "  - the largest difference between the batched and the one-at-a-time values (float32\n"
+    "    rounding depends on the rows sharing a GEMM; random weights amplify it with depth:\n"
+    "    ~1e-5 at 4 layers, ~1e-2 at 24, with or without adapters);\n"
+    "  - the encoder's packed token count against the padded one (no work is spent on padding).\n"
+    "--layers N shrinks both stacks and --evals N sets the candidates per batch (for a quick\n"
+    "look; the default takes a few minutes on 2 cores). --repeat N measures both ways N times,\n"
+    "alternating, and keeps the fastest of each (steadier on a busy machine); cpu figures are\n"
+    "the process's CPU seconds (with OMP_NUM_THREADS=1: the work, whatever else runs).\n";
+
+static uint64_t bench_rng_state;
+static float bench_rnd(void) { /* splitmix64 -> [-1, 1) */
+    uint64_t z = (bench_rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)((double)(z >> 40) / (double)(1ull << 23) - 1.0);
+}
+
+/* CPU seconds (user + system) of the process so far: steadier than wall time when other
+ * processes share the cores (with OMP_NUM_THREADS=1 it is the work done). */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * ru.ru_stime.tv_usec;
+}
+
+/* A random adapter on q and v of every attention block (encoder self, decoder self and
+ * cross), as LoraHub's library has them. */
+static il_lora *random_adapter(const il_t5_config *c, int k, int r, const char *cfg_json) {
+    int n_ids = il_t5_linear_ids(c, NULL, 0);
+    il_t5_linear_id *ids = calloc((size_t)n_ids, sizeof *ids);
+    il_tensor *t = calloc(2 * (size_t)n_ids, sizeof *t);
+    float *data = NULL;
+    il_lora *a = NULL;
+    int n = 0;
+    if (!ids || !t) { il_seterr("out of memory"); goto done; }
+    il_t5_linear_ids(c, ids, n_ids);
+    size_t total = 0;
+    for (int i = 0; i < n_ids; i++) {
+        il_t5_proj p = ids[i].proj;
+        if (p == IL_T5_SELF_Q || p == IL_T5_SELF_V || p == IL_T5_CROSS_Q || p == IL_T5_CROSS_V)
+            total += (size_t)r * (ids[i].in + ids[i].out);
+    }
+    if (!(data = malloc(sizeof *data * total))) { il_seterr("out of memory"); goto done; }
+    float *at = data;
+    for (int i = 0; i < n_ids; i++) {
+        il_t5_proj p = ids[i].proj;
+        if (!(p == IL_T5_SELF_Q || p == IL_T5_SELF_V || p == IL_T5_CROSS_Q || p == IL_T5_CROSS_V))
+            continue;
+        char mod[96];
+        il_t5_linear_name(&ids[i], mod, sizeof mod);
+        for (int ab = 0; ab < 2; ab++) {
+            int64_t d0 = ab ? ids[i].out : r, d1 = ab ? r : ids[i].in;
+            size_t cnt = (size_t)(d0 * d1);
+            /* A ~ kaiming-uniform-like, B small: an update of a trained adapter's size */
+            float scale = ab ? 0.01f : 1.0f / sqrtf((float)ids[i].in);
+            for (size_t j = 0; j < cnt; j++) at[j] = bench_rnd() * scale;
+            il_tensor *x = &t[n++];
+            x->name = il_sprintf("base_model.model.%s.lora_%c.weight", mod, ab ? 'B' : 'A');
+            if (!x->name) goto done;
+            x->dtype = IL_F32;
+            x->ndim = 2;
+            x->shape[0] = d0;
+            x->shape[1] = d1;
+            x->data = at;
+            x->nbytes = cnt * sizeof(float);
+            at += cnt;
+        }
+    }
+    char name[32];
+    snprintf(name, sizeof name, "random_%d", k);
+    a = il_lora_from_tensors(name, cfg_json, t, n, c, NULL);
+done:
+    for (int i = 0; i < n; i++) free(t[i].name);
+    free(t);
+    free(ids);
+    free(data);
+    return a;
+}
+
+static int bench_lorahub(int argc, char **argv) {
+    int layers = 24, evals = 5, n_ad = 20, rank = 16, seed = 1, repeat = 1;
+    const cli_opt opts[] = {
+        {"--layers", OPT_INT, &layers, 1, 64},     {"--evals", OPT_INT, &evals, 1, 64},
+        {"--repeat", OPT_INT, &repeat, 1, 100},
+        {"--adapters", OPT_INT, &n_ad, 1, 200},    {"--rank", OPT_INT, &rank, 1, 256},
+        {"--seed", OPT_INT, &seed, 0, 2147483647},
+    };
+    enum { NEX = 5 };
+    static const int in_len[NEX] = {120, 180, 250, 320, 400}, out_len[NEX] = {3, 2, 5, 4, 6};
+    cli_list pos = {0};
+    bool want_help;
+    il_t5 *m = NULL;
+    il_lora **ad = NULL;
+    il_lora_ctx *ctx = NULL;
+    int32_t *ids[NEX] = {0}, *labels[NEX] = {0};
+    il_lorahub_problem *pr = NULL;
+    double *x0 = NULL;
+    il_lorahub_result *r1 = NULL, *rb = NULL;
+    char *cfg_json = NULL;
+    int rc = cli_parse(argc, argv, opts, sizeof opts / sizeof opts[0], &pos, &want_help);
+    if (rc) goto out;
+    if (want_help) { fputs(help_lorahub, stdout); goto out; }
+    if (pos.n) { rc = cli_fail(EXIT_USAGE, "bench lorahub takes no positional arguments"); goto out; }
+
+    il_t5_config c = {
+        .vocab_size = 32128, .d_model = 1024, .d_kv = 64, .num_heads = 16, .d_ff = 2816,
+        .num_layers = layers, .num_decoder_layers = layers, .rel_buckets = 32,
+        .rel_max_distance = 128, .eps = 1e-6f, .gated = true, .act = IL_ACT_GELU_NEW,
+        .tie_word_embeddings = false, .pad_id = 0, .eos_id = 1, .decoder_start_id = 0,
+    };
+    int packed = 0, longest = 0, targets = 0;
+    for (int i = 0; i < NEX; i++) {
+        packed += in_len[i];
+        targets += out_len[i];
+        if (in_len[i] > longest) longest = in_len[i];
+    }
+    printf("ilora bench lorahub: Flan-T5-Large shape, %d+%d layers, %d adapters of rank %d on q,v "
+           "of %d attention blocks, %d threads\n", layers, layers, n_ad, rank, 3 * layers,
+           openblas_get_num_threads());
+    printf("  examples: %d, input tokens", NEX);
+    for (int i = 0; i < NEX; i++) printf(" %d", in_len[i]);
+    printf(" = %d packed; padded to the longest: %d (%.1f%% padding) - ilora computes 0 padded "
+           "positions\n  targets: %d tokens in all (2-6 each, with </s>)\n", packed, NEX * longest,
+           100.0 * (NEX * longest - packed) / (NEX * longest), targets);
+    fflush(stdout);
+
+    double t = il_now();
+    if (!(m = il_t5_new_random(&c, (uint64_t)seed))) { rc = cli_fail_lib(); goto out; }
+    double t_model = il_now() - t;
+    bench_rng_state = (uint64_t)seed * 7919 + 17;
+    cfg_json = il_sprintf("{\"peft_type\":\"LORA\",\"task_type\":\"SEQ_2_SEQ_LM\",\"r\":%d,"
+                          "\"lora_alpha\":32,\"target_modules\":[\"q\",\"v\"]}", rank);
+    ad = calloc((size_t)n_ad, sizeof *ad);
+    if (!cfg_json || !ad) { rc = cli_fail(EXIT_RUNTIME, "out of memory"); goto out; }
+    t = il_now();
+    for (int k = 0; k < n_ad; k++)
+        if (!(ad[k] = random_adapter(&c, k, rank, cfg_json))) { rc = cli_fail_lib(); goto out; }
+    double t_ad = il_now() - t;
+    double ad_mb = 0;
+    for (int j = 0; j < il_lora_n_modules(ad[0]); j++) {
+        const il_lora_module *mo = il_lora_module_at(ad[0], j);
+        ad_mb += 4.0 * mo->r * (mo->id.in + mo->id.out) / 1e6;
+    }
+    printf("  random weights built in %.1f s; %d adapters in %.1f s (%d modules, %.1f MB each)\n",
+           t_model, n_ad, t_ad, il_lora_n_modules(ad[0]), ad_mb);
+
+    /* the examples: random ids, eos last */
+    int lens[NEX], label_lens[NEX];
+    for (int i = 0; i < NEX; i++) {
+        ids[i] = malloc(sizeof(int32_t) * (size_t)in_len[i]);
+        labels[i] = malloc(sizeof(int32_t) * (size_t)out_len[i]);
+        if (!ids[i] || !labels[i]) { rc = cli_fail(EXIT_RUNTIME, "out of memory"); goto out; }
+        for (int j = 0; j < in_len[i]; j++) ids[i][j] = 2 + (int32_t)((i * 977 + j * 31) % (c.vocab_size - 2));
+        for (int j = 0; j < out_len[i]; j++) labels[i][j] = 2 + (int32_t)((i * 131 + j * 17) % 1000);
+        ids[i][in_len[i] - 1] = labels[i][out_len[i] - 1] = 1;
+        lens[i] = in_len[i];
+        label_lens[i] = out_len[i];
+    }
+    il_lorahub_examples ex = {NEX, (const int32_t *const *)ids, lens,
+                              (const int32_t *const *)labels, label_lens};
+
+    /* the base model alone: a LoraHub loss pass without adapters, after an untimed one that
+     * warms up (first touch of the weights and of the allocator's pages) */
+    double base_loss, cpu = 0, t_base = INFINITY, cpu_base = 0;
+    for (int rep = 0; rep <= repeat; rep++) {
+        cpu = cpu_seconds();
+        t = il_now();
+        if (il_lora_lorahub_loss(m, NEX, ex.ids, ex.lens, ex.labels, ex.label_lens,
+                                 IL_LORAHUB_BATCH_SIZE, &base_loss)) { rc = cli_fail_lib(); goto out; }
+        t = il_now() - t;
+        if (rep && t < t_base) t_base = t, cpu_base = cpu_seconds() - cpu;
+    }
+    printf("  base model, no adapters:            %8.3f s per LoraHub loss pass (cpu %.3f s)\n",
+           t_base, cpu_base);
+    fflush(stdout);
+
+    /* --evals problems of one evaluation each, at random weights (COBYLA's first candidate is
+     * its start x0), all on the same adapters and examples */
+    pr = calloc((size_t)evals, sizeof *pr);
+    x0 = malloc(sizeof *x0 * (size_t)evals * (size_t)n_ad);
+    r1 = calloc((size_t)evals, sizeof *r1);
+    rb = calloc((size_t)evals, sizeof *rb);
+    if (!pr || !x0 || !r1 || !rb) { rc = cli_fail(EXIT_RUNTIME, "out of memory"); goto out; }
+    for (int p = 0; p < evals; p++) {
+        pr[p] = (il_lorahub_problem){n_ad, (const il_lora *const *)ad, &ex, il_lorahub_default_params()};
+        for (int k = 0; k < n_ad; k++) x0[(size_t)p * n_ad + k] = 1.5 * bench_rnd();
+        pr[p].params.x0 = x0 + (size_t)p * n_ad;
+        pr[p].params.budget = 1;
+    }
+    if (!(ctx = il_lora_ctx_new(m))) { rc = cli_fail_lib(); goto out; }
+    double tw[2] = {INFINITY, INFINITY}, tc[2] = {0, 0}, ts[2] = {0, 0}, tcpu[2] = {0, 0};
+    int npass[2] = {0, 0};
+    for (int rep = 0; rep < repeat; rep++)
+        for (int mode = 0; mode < 2; mode++) {
+            il_lorahub_result *res = mode ? rb : r1;
+            if (rep)
+                for (int p = 0; p < evals; p++) il_lorahub_result_free(&res[p]);
+            il_lorahub_run_opts ro = {.max_items = mode ? 0 : 1}; /* 1: one candidate per pass */
+            cpu = cpu_seconds();
+            t = il_now();
+            if (il_lorahub_run_many(ctx, evals, pr, &ro, res)) { rc = cli_fail_lib(); goto out; }
+            double w = (il_now() - t) / evals;
+            if (w >= tw[mode]) continue;
+            tw[mode] = w;
+            tcpu[mode] = (cpu_seconds() - cpu) / evals;
+            npass[mode] = ro.forward_passes;
+            tc[mode] = ts[mode] = 0;
+            for (int p = 0; p < evals; p++) {
+                tc[mode] += res[p].t_compose / evals;
+                if (!mode) ts[mode] += res[p].t_score / evals;
+            }
+            if (mode) ts[mode] = res[0].t_score / evals; /* the batched pass is shared */
+        }
+    for (int mode = 0; mode < 2; mode++)
+        printf("  %-36s%8.3f s per evaluation = compose %.3f s (%.1f%%) + loss %.3f s [%d pass%s]"
+               " (cpu %.3f s)\n", mode ? "batched, all in ONE forward pass:" : "one at a time:",
+               tw[mode], tc[mode], 100.0 * tc[mode] / tw[mode], ts[mode], npass[mode],
+               npass[mode] == 1 ? "" : "es", tcpu[mode]);
+    double dmax = 0;
+    for (int p = 0; p < evals; p++) dmax = fmax(dmax, fabs(r1[p].objective[0] - rb[p].objective[0]));
+    printf("  batched / one at a time:            %8.3f x per evaluation (target <= 0.6; cpu %.3f x), "
+           "%d candidates per pass\n", tw[1] / tw[0], tcpu[1] / tcpu[0], evals);
+    printf("  adapters' cost in an evaluation:    %8.1f %% (one at a time against the base pass, cpu "
+           "time: LoRA hook + composing)\n", 100.0 * (tcpu[0] - cpu_base) / tcpu[0]);
+    printf("  objective values, batched vs alone: max |diff| %.3g (objective ~%.4f; float32 rounding,\n"
+           "                                      which random weights amplify with depth)\n", dmax,
+           r1[0].objective[0]);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("  peak RSS:                           %8.2f GB\n", (double)ru.ru_maxrss * 1024.0 * 1e-9);
+out:
+    if (r1 && rb)
+        for (int p = 0; p < evals; p++) {
+            il_lorahub_result_free(&r1[p]);
+            il_lorahub_result_free(&rb[p]);
+        }
+    free(r1);
+    free(rb);
+    free(pr);
+    free(x0);
+    il_lora_ctx_free(ctx);
+    if (ad)
+        for (int k = 0; k < n_ad; k++) il_lora_free(ad[k]);
+    free(ad);
+    for (int i = 0; i < NEX; i++) { free(ids[i]); free(labels[i]); }
+    free(cfg_json);
+    il_t5_free(m);
+    cli_list_free(&pos);
+    return rc;
+}
+
+int bench_eval(int argc, char **argv); /* cli_bench_eval.c */
+
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "model")) return bench_model(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "lorahub")) return bench_lorahub(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "eval")) return bench_eval(argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs("usage: ilora bench model [options]   (see 'ilora bench model --help')\n", stdout);
+        fputs("usage: ilora bench model [options]     (see 'ilora bench model --help')\n"
+              "       ilora bench lorahub [options]   (see 'ilora bench lorahub --help')\n"
+              "       ilora bench eval [options]      (see 'ilora bench eval --help')\n", stdout);
         return EXIT_OK;
     }
-    return cli_fail(EXIT_USAGE, "usage: ilora bench model [options]");
+    return cli_fail(EXIT_USAGE, "usage: ilora bench model|lorahub|eval [options]");
 }

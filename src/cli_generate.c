@@ -5,6 +5,7 @@
 
 #include "bbh.h"
 #include "cli_t5.h"
+#include "lora.h"
 
 static const char help[] =
     "usage: ilora generate --model DIR [options] TEXT...\n"
@@ -19,7 +20,16 @@ static const char help[] =
     "  --max-new-tokens N    generation budget per answer (default 256); 'truncated' is true\n"
     "                        when an answer stopped there without </s> (also reported on stderr)\n"
     "  --max-input-tokens N  inputs longer than N tokens are cut, keeping </s> (default 2048)\n"
-    "  --batch N             inputs decoded together (default 8)\n";
+    "  --batch N             inputs decoded together (default 8)\n"
+    "  --lora DIR[=WEIGHT]   a PEFT LoRA adapter directory (repeatable; WEIGHT default 1). One\n"
+    "                        adapter at weight 1 is used as it is; otherwise the adapters are\n"
+    "                        composed with their weights by --compose\n"
+    "  --compose RULE        linear (default; LoraHub's: A = sum w_i A_i, B = sum w_i B_i) or\n"
+    "                        delta (exactly sum w_i s_i B_i A_i; ranks may differ)\n"
+    "  --lora-apply HOW      merged (W + s B A folded into copies of the adapted weights),\n"
+    "                        unmerged (added per row, as PEFT does) or auto (default: merged\n"
+    "                        for 2 or more inputs, where it is faster; the two agree to float\n"
+    "                        rounding)\n";
 
 typedef struct {
     int max_new, max_input, batch;
@@ -89,8 +99,39 @@ done:
     return rc;
 }
 
+/* The adapter (if any) applied to m for n inputs: merged or through a context. */
+typedef struct {
+    il_lora *adapter;
+    bool owned;
+    il_lora_ctx *ctx;
+    il_lora_merged *merged;
+} gen_lora;
+
+static int apply_lora(cli_t5 *m, cli_loras *l, il_lora_rule rule, const char *how, int n,
+                      gen_lora *g) {
+    if (!l->n) return 0;
+    if (cli_loras_load(l, il_t5_get_config(m->model)) ||
+        !(g->adapter = cli_loras_combine(l, rule, &g->owned)))
+        return -1;
+    bool merge = !strcmp(how, "merged") || (!strcmp(how, "auto") && n >= 2);
+    if (merge) return (g->merged = il_lora_merge(m->model, g->adapter)) ? 0 : -1;
+    if (!(g->ctx = il_lora_ctx_new(m->model))) return -1;
+    return il_lora_ctx_set_default(g->ctx, g->adapter);
+}
+
+static void release_lora(gen_lora *g) {
+    il_lora_unmerge(g->merged);
+    il_lora_ctx_free(g->ctx);
+    if (g->owned) il_lora_free(g->adapter);
+    memset(g, 0, sizeof *g);
+}
+
 int cmd_generate(int argc, char **argv) {
-    const char *model = NULL, *input = NULL, *task = NULL;
+    const char *model = NULL, *input = NULL, *task = NULL, *compose = NULL, *how = "auto";
+    cli_list lora_args = {0};
+    cli_loras loras = {0};
+    il_lora_rule rule = IL_LORA_LINEAR;
+    gen_lora gl = {0};
     gen_settings s = {256, 2048, 8};
     int max_questions = 0;
     const cli_opt opts[] = {
@@ -101,6 +142,9 @@ int cmd_generate(int argc, char **argv) {
         {"--max-new-tokens", OPT_INT, &s.max_new, 1, 100000},
         {"--max-input-tokens", OPT_INT, &s.max_input, 2, 1000000},
         {"--batch", OPT_INT, &s.batch, 1, 4096},
+        {"--lora", OPT_LIST, &lora_args, 0, 0},
+        {"--compose", OPT_STRING, &compose, 0, 0},
+        {"--lora-apply", OPT_STRING, &how, 0, 0},
     };
     cli_list pos = {0};
     bool want_help;
@@ -116,10 +160,19 @@ int cmd_generate(int argc, char **argv) {
         goto out;
     }
     if (max_questions && !task) { rc = cli_fail(EXIT_USAGE, "--max-questions needs --task"); goto out; }
+    if (compose && !lora_args.n) { rc = cli_fail(EXIT_USAGE, "--compose needs --lora"); goto out; }
+    if (compose && (rc = cli_parse_rule(compose, &rule))) goto out;
+    if (strcmp(how, "auto") && strcmp(how, "merged") && strcmp(how, "unmerged")) {
+        rc = cli_fail(EXIT_USAGE, "option --lora-apply: expected merged, unmerged or auto, got '%s'", how);
+        goto out;
+    }
+    if ((rc = cli_loras_parse(&loras, &lora_args, NULL, true))) goto out;
     /* Read and validate the inputs before loading the (possibly large) model. */
     if (input && cli_read_examples(input, false, &ex)) { rc = cli_fail_lib(); goto out; }
     if (task && il_bbh_load(&t, task)) { rc = cli_fail_lib(); goto out; }
     if (cli_t5_open(&m, model, true)) { rc = cli_fail_lib(); goto out; }
+    int n_in = pos.n ? pos.n : input ? ex.n : (max_questions && max_questions < t.n ? max_questions : t.n);
+    if (apply_lora(&m, &loras, rule, how, n_in, &gl)) { rc = cli_fail_lib(); goto out; }
     if (pos.n) rc = run(&m, &s, pos.items, NULL, pos.n, false, false);
     else if (input) rc = run(&m, &s, (const char *const *)ex.input, NULL, ex.n, true, false);
     else {
@@ -127,6 +180,9 @@ int cmd_generate(int argc, char **argv) {
         rc = run(&m, &s, (const char *const *)t.input, (const char *const *)t.target, n, true, true);
     }
 out:
+    release_lora(&gl);
+    cli_loras_free(&loras);
+    cli_list_free(&lora_args);
     il_bbh_free(&t);
     cli_examples_free(&ex);
     cli_t5_close(&m);

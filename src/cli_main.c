@@ -3,6 +3,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_t5.h" /* cmd_lorahub */
+
+int cmd_index(int argc, char **argv); /* cli_index.c */
+int cmd_embed(int argc, char **argv); /* cli_embed.c */
+int cmd_eval(int argc, char **argv); /* cli_eval.c */
+int cmd_train_lora(int argc, char **argv), cmd_finetune(int argc, char **argv); /* cli_train.c */
+int cmd_world(int argc, char **argv); /* cli_world.c */
 
 #define ILORA_VERSION "0.1.0"
 
@@ -11,11 +18,18 @@ static const struct {
     int (*run)(int, char **);
     const char *summary;
 } commands[] = {
-    {"tokenize", cmd_tokenize, "print token ids of texts (T5 SentencePiece)"},
+    {"tokenize", cmd_tokenize, "print token ids of texts (T5 SentencePiece or the embedder's)"},
+    {"embed", cmd_embed, "sentence embeddings of texts (JSON)"},
+    {"index", cmd_index, "build or refresh a LoRA library's centroid index"},
     {"generate", cmd_generate, "greedy generation with a T5 model"},
     {"loss", cmd_loss, "cross-entropy of examples under a T5 model"},
+    {"lorahub", cmd_lorahub, "learn LoraHub weights composing LoRA adapters for examples"},
+    {"eval", cmd_eval, "evaluate iLoraComp and its baselines on BIG-Bench-Hard tasks"},
+    {"train-lora", cmd_train_lora, "train a LoRA adapter (PEFT directory) on JSONL examples"},
+    {"finetune", cmd_finetune, "full fine-tuning on JSONL examples (Hugging Face directory)"},
     {"inspect", cmd_inspect, "list the tensors of a safetensors or PyTorch .bin file"},
-    {"bench", cmd_bench, "benchmarks (bench model: Flan-T5-Large-shaped speed figures)"},
+    {"bench", cmd_bench, "benchmarks on the Flan-T5-Large shape (bench model, bench lorahub)"},
+    {"world", cmd_world, "ilora's synthetic world (world tasks, world build)"},
 };
 
 static void usage(FILE *f) {
