@@ -9,18 +9,8 @@ MODEL=$REPO/tests/golden/t5-tiny
 LORA=$REPO/tests/golden/t5-tiny-lora
 DATA=$REPO/tests/data/cli
 EX=$DATA/examples.jsonl
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+. "$REPO/tests/harness.sh"
 
-expect() {
-  want=$1; shift
-  "$@" >"$TMP/out" 2>"$TMP/err"
-  got=$?
-  [ "$got" = "$want" ] || fail "exit $got (want $want): $* :: $(head -c 300 "$TMP/err")"
-}
-stderr_has() { grep -q -- "$1" "$TMP/err" || fail "stderr lacks '$1': $(head -c 300 "$TMP/err")"; }
 # json_num KEY FILE: the number after "KEY": (first occurrence, whole file as one line)
 json_num() { tr -d '\n' <"$2" | sed -n "s/.*\"$1\": *\([-0-9.eE+]*\).*/\1/p"; }
 # near A B TOL
