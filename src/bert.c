@@ -150,25 +150,6 @@ typedef struct {
     const char *prefix; /* "" or "bert." */
 } binder;
 
-static int own(il_bert *m, float *p) {
-    float **o = il_realloc(m->owned, sizeof *o * (size_t)(m->n_owned + 1));
-    if (!o) {
-        free(p);
-        return -1;
-    }
-    m->owned = o;
-    m->owned[m->n_owned++] = p;
-    return 0;
-}
-
-static const il_tensor *find(const il_bert *m, const char *name, const char **path) {
-    const il_tensor_file *f = NULL;
-    const il_tensor *t = m->ckpt ? il_checkpoint_find(m->ckpt, name, &f)
-                                 : il_tensor_file_find(m->file, name);
-    if (t && path) *path = m->ckpt ? (f ? f->path : m->ckpt->dir) : m->file->path;
-    return t;
-}
-
 /* Bind prefix+name as float32 [d0] (d1 < 0) or [d0, d1]. Old TensorFlow-converted
  * checkpoints call the LayerNorm parameters gamma / beta; transformers renames them. */
 static const float *bind(binder *b, int64_t d0, int64_t d1, const char *fmt, ...)
@@ -181,13 +162,13 @@ static const float *bind(binder *b, int64_t d0, int64_t d1, const char *fmt, ...
     va_end(ap);
     snprintf(full, sizeof full, "%s%s", b->prefix, name);
     const char *path = NULL;
-    const il_tensor *t = find(b->m, full, &path);
+    const il_tensor *t = il_weights_find(b->m->ckpt, b->m->file, full, &path);
     size_t n = strlen(full);
     if (!t && strstr(full, "LayerNorm.") && n > 7) {
         char alt[310];
         if (!strcmp(full + n - 7, ".weight")) snprintf(alt, sizeof alt, "%.*s.gamma", (int)(n - 7), full);
         else snprintf(alt, sizeof alt, "%.*s.beta", (int)(n - 5), full);
-        t = find(b->m, alt, &path);
+        t = il_weights_find(b->m->ckpt, b->m->file, alt, &path);
     }
     if (!t) {
         il_seterr("%s: tensor '%s' not found", b->where, full);
@@ -196,7 +177,7 @@ static const float *bind(binder *b, int64_t d0, int64_t d1, const char *fmt, ...
     int64_t shape[2] = {d0, d1};
     float *owned = NULL;
     const float *p = il_tensor_f32(t, path, d1 < 0 ? 1 : 2, shape, &owned);
-    if (!p || (owned && own(b->m, owned))) return NULL;
+    if (!p || (owned && il_owned_push(&b->m->owned, &b->m->n_owned, owned))) return NULL;
     return p;
 }
 
@@ -204,9 +185,9 @@ static const float *bind(binder *b, int64_t d0, int64_t d1, const char *fmt, ...
 static int bind_qkv(binder *b, bert_layer *L, int l, int H) {
     static const char *const parts[3] = {"query", "key", "value"};
     L->qkv_w = il_malloc((size_t)3 * H * H * sizeof(float));
-    if (!L->qkv_w || own(b->m, L->qkv_w)) return -1;
+    if (!L->qkv_w || il_owned_push(&b->m->owned, &b->m->n_owned, L->qkv_w)) return -1;
     L->qkv_b = il_malloc((size_t)3 * H * sizeof(float));
-    if (!L->qkv_b || own(b->m, L->qkv_b)) return -1;
+    if (!L->qkv_b || il_owned_push(&b->m->owned, &b->m->n_owned, L->qkv_b)) return -1;
     for (int p = 0; p < 3; p++) {
         const float *w = bind(b, H, H, "encoder.layer.%d.attention.self.%s.weight", l, parts[p]);
         const float *bias = bind(b, H, -1, "encoder.layer.%d.attention.self.%s.bias", l, parts[p]);
@@ -240,8 +221,8 @@ static int bind_all(il_bert *m, const char *where) {
     const int H = c->hidden_size;
     /* sentence-transformers saves a bare BertModel; BertFor* checkpoints add "bert." */
     binder b = {m, where, ""};
-    if (!find(m, "embeddings.word_embeddings.weight", NULL) &&
-        find(m, "bert.embeddings.word_embeddings.weight", NULL))
+    if (!il_weights_find(m->ckpt, m->file, "embeddings.word_embeddings.weight", NULL) &&
+        il_weights_find(m->ckpt, m->file, "bert.embeddings.word_embeddings.weight", NULL))
         b.prefix = "bert.";
     if (!(m->word = bind(&b, c->vocab_size, H, "embeddings.word_embeddings.weight")) ||
         !(m->pos = bind(&b, c->max_position_embeddings, H, "embeddings.position_embeddings.weight")) ||

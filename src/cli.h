@@ -49,6 +49,14 @@ void cli_examples_free(cli_examples *ex);
 void cli_put_escaped_line(FILE *f, const char *s);
 /* Append s as a JSON string literal (quoted, escaped) to b. */
 int cli_json_string(il_buf *b, const char *s);
+/* Append x as the shortest JSON number that reads back as exactly x (null if not finite). */
+void cli_json_double(il_buf *b, double x);
+/* Append x[0..n) as a JSON array of such numbers: "[a, b, c]". */
+void cli_json_doubles(il_buf *b, const double *x, int n);
+
+/* --optimizer NAME: 0 if il_opt_names() has it (any case), else EXIT_USAGE after printing
+ * the error with the valid names. */
+int cli_check_optimizer(const char *name);
 
 
 

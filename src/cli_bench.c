@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "cli.h"
+#include "cli_bench.h"
 #include "lora.h"
 #include "lorahub.h"
 #include "t5.h"
@@ -142,12 +143,7 @@ static int bench_model(int argc, char **argv) {
     if (want_help) { fputs(help, stdout); goto out; }
     if (pos.n) { rc = cli_fail(EXIT_USAGE, "bench model takes no positional arguments"); goto out; }
 
-    il_t5_config c = {
-        .vocab_size = 32128, .d_model = 1024, .d_kv = 64, .num_heads = 16, .d_ff = 2816,
-        .num_layers = layers, .num_decoder_layers = layers, .rel_buckets = 32,
-        .rel_max_distance = 128, .eps = 1e-6f, .gated = true, .act = IL_ACT_GELU_NEW,
-        .tie_word_embeddings = false, .pad_id = 0, .eos_id = 1, .decoder_start_id = 0,
-    };
+    il_t5_config c = bench_flan_t5_large(layers);
     printf("ilora bench model: Flan-T5-Large shape, %d+%d layers, d_model %d, d_ff %d, vocab %d, "
            "%d threads\n", c.num_layers, c.num_decoder_layers, c.d_model, c.d_ff, c.vocab_size,
            openblas_get_num_threads());
@@ -228,15 +224,6 @@ static const char help_lorahub[] =
     "alternating, and keeps the fastest of each (steadier on a busy machine); cpu figures are\n"
     "the process's CPU seconds (with OMP_NUM_THREADS=1: the work, whatever else runs).\n";
 
-static uint64_t bench_rng_state;
-static float bench_rnd(void) { /* splitmix64 -> [-1, 1) */
-    uint64_t z = (bench_rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (float)((double)(z >> 40) / (double)(1ull << 23) - 1.0);
-}
-
 /* CPU seconds (user + system) of the process so far: steadier than wall time when other
  * processes share the cores (with OMP_NUM_THREADS=1 it is the work done). */
 static double cpu_seconds(void) {
@@ -244,60 +231,6 @@ static double cpu_seconds(void) {
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
            1e-6 * ru.ru_stime.tv_usec;
-}
-
-/* A random adapter on q and v of every attention block (encoder self, decoder self and
- * cross), as LoraHub's library has them. */
-static il_lora *random_adapter(const il_t5_config *c, int k, int r, const char *cfg_json) {
-    int n_ids = il_t5_linear_ids(c, NULL, 0);
-    il_t5_linear_id *ids = calloc((size_t)n_ids, sizeof *ids);
-    il_tensor *t = calloc(2 * (size_t)n_ids, sizeof *t);
-    float *data = NULL;
-    il_lora *a = NULL;
-    int n = 0;
-    if (!ids || !t) { il_seterr("out of memory"); goto done; }
-    il_t5_linear_ids(c, ids, n_ids);
-    size_t total = 0;
-    for (int i = 0; i < n_ids; i++) {
-        il_t5_proj p = ids[i].proj;
-        if (p == IL_T5_SELF_Q || p == IL_T5_SELF_V || p == IL_T5_CROSS_Q || p == IL_T5_CROSS_V)
-            total += (size_t)r * (ids[i].in + ids[i].out);
-    }
-    if (!(data = malloc(sizeof *data * total))) { il_seterr("out of memory"); goto done; }
-    float *at = data;
-    for (int i = 0; i < n_ids; i++) {
-        il_t5_proj p = ids[i].proj;
-        if (!(p == IL_T5_SELF_Q || p == IL_T5_SELF_V || p == IL_T5_CROSS_Q || p == IL_T5_CROSS_V))
-            continue;
-        char mod[96];
-        il_t5_linear_name(&ids[i], mod, sizeof mod);
-        for (int ab = 0; ab < 2; ab++) {
-            int64_t d0 = ab ? ids[i].out : r, d1 = ab ? r : ids[i].in;
-            size_t cnt = (size_t)(d0 * d1);
-            /* A ~ kaiming-uniform-like, B small: an update of a trained adapter's size */
-            float scale = ab ? 0.01f : 1.0f / sqrtf((float)ids[i].in);
-            for (size_t j = 0; j < cnt; j++) at[j] = bench_rnd() * scale;
-            il_tensor *x = &t[n++];
-            x->name = il_sprintf("base_model.model.%s.lora_%c.weight", mod, ab ? 'B' : 'A');
-            if (!x->name) goto done;
-            x->dtype = IL_F32;
-            x->ndim = 2;
-            x->shape[0] = d0;
-            x->shape[1] = d1;
-            x->data = at;
-            x->nbytes = cnt * sizeof(float);
-            at += cnt;
-        }
-    }
-    char name[32];
-    snprintf(name, sizeof name, "random_%d", k);
-    a = il_lora_from_tensors(name, cfg_json, t, n, c, NULL);
-done:
-    for (int i = 0; i < n; i++) free(t[i].name);
-    free(t);
-    free(ids);
-    free(data);
-    return a;
 }
 
 static int bench_lorahub(int argc, char **argv) {
@@ -325,12 +258,7 @@ static int bench_lorahub(int argc, char **argv) {
     if (want_help) { fputs(help_lorahub, stdout); goto out; }
     if (pos.n) { rc = cli_fail(EXIT_USAGE, "bench lorahub takes no positional arguments"); goto out; }
 
-    il_t5_config c = {
-        .vocab_size = 32128, .d_model = 1024, .d_kv = 64, .num_heads = 16, .d_ff = 2816,
-        .num_layers = layers, .num_decoder_layers = layers, .rel_buckets = 32,
-        .rel_max_distance = 128, .eps = 1e-6f, .gated = true, .act = IL_ACT_GELU_NEW,
-        .tie_word_embeddings = false, .pad_id = 0, .eos_id = 1, .decoder_start_id = 0,
-    };
+    il_t5_config c = bench_flan_t5_large(layers);
     int packed = 0, longest = 0, targets = 0;
     for (int i = 0; i < NEX; i++) {
         packed += in_len[i];
@@ -350,14 +278,13 @@ static int bench_lorahub(int argc, char **argv) {
     double t = il_now();
     if (!(m = il_t5_new_random(&c, (uint64_t)seed))) { rc = cli_fail_lib(); goto out; }
     double t_model = il_now() - t;
-    bench_rng_state = (uint64_t)seed * 7919 + 17;
-    cfg_json = il_sprintf("{\"peft_type\":\"LORA\",\"task_type\":\"SEQ_2_SEQ_LM\",\"r\":%d,"
-                          "\"lora_alpha\":32,\"target_modules\":[\"q\",\"v\"]}", rank);
+    bench_rng_seed(seed);
+    cfg_json = bench_lora_config_json(rank);
     ad = calloc((size_t)n_ad, sizeof *ad);
     if (!cfg_json || !ad) { rc = cli_fail(EXIT_RUNTIME, "out of memory"); goto out; }
     t = il_now();
     for (int k = 0; k < n_ad; k++)
-        if (!(ad[k] = random_adapter(&c, k, rank, cfg_json))) { rc = cli_fail_lib(); goto out; }
+        if (!(ad[k] = bench_random_adapter(&c, k, rank, cfg_json))) { rc = cli_fail_lib(); goto out; }
     double t_ad = il_now() - t;
     double ad_mb = 0;
     for (int j = 0; j < il_lora_n_modules(ad[0]); j++) {
@@ -471,8 +398,6 @@ out:
     cli_list_free(&pos);
     return rc;
 }
-
-int bench_eval(int argc, char **argv); /* cli_bench_eval.c */
 
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "model")) return bench_model(argc - 1, argv + 1);

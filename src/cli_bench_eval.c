@@ -13,13 +13,12 @@
 
 #include "bbh.h"
 #include "cli.h"
+#include "cli_bench.h"
 #include "eval.h"
 #include "iloracomp.h"
 #include "lora.h"
 #include "t5_merge.h"
 #include "tensors.h"
-
-int bench_eval(int argc, char **argv);
 
 static const char help[] =
     "usage: ilora bench eval [--layers N] [--steps N] [--questions N] [--shots K] [--adapters N]\n"
@@ -47,72 +46,7 @@ static const char help[] =
     "figures are then not Large's). The full run takes 5-7 minutes on 2 cores (building the\n"
     "model ~15 s, optimisation most of the rest); --layers 2 --steps 3 takes seconds.\n";
 
-/* ===== deterministic random numbers ===== */
-
-static uint64_t rng_state;
-static uint64_t rnd_u64(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static float rnd_f(void) { return (float)((double)(rnd_u64() >> 40) / (double)(1ull << 23) - 1.0); }
-static int rnd_below(int n) { return (int)(rnd_u64() % (uint64_t)n); }
-
-/* ===== the library: random adapters and made-up training texts ===== */
-
-/* A random adapter on q and v of every attention block (encoder self, decoder self and
- * cross), the layout of LoraHub's modules. */
-static il_lora *random_adapter(const il_t5_config *c, int k, int r, const char *cfg_json) {
-    int n_ids = il_t5_linear_ids(c, NULL, 0);
-    il_t5_linear_id *ids = il_calloc((size_t)n_ids, sizeof *ids);
-    il_tensor *t = il_calloc(2 * (size_t)n_ids, sizeof *t);
-    float *data = NULL;
-    il_lora *a = NULL;
-    int n = 0;
-    if (!ids || !t) goto done;
-    il_t5_linear_ids(c, ids, n_ids);
-    size_t total = 0;
-    for (int i = 0; i < n_ids; i++) {
-        il_t5_proj p = ids[i].proj;
-        if (p == IL_T5_SELF_Q || p == IL_T5_SELF_V || p == IL_T5_CROSS_Q || p == IL_T5_CROSS_V)
-            total += (size_t)r * (size_t)(ids[i].in + ids[i].out);
-    }
-    if (!(data = il_malloc(sizeof *data * total))) goto done;
-    float *at = data;
-    for (int i = 0; i < n_ids; i++) {
-        il_t5_proj p = ids[i].proj;
-        if (!(p == IL_T5_SELF_Q || p == IL_T5_SELF_V || p == IL_T5_CROSS_Q || p == IL_T5_CROSS_V))
-            continue;
-        char mod[96];
-        il_t5_linear_name(&ids[i], mod, sizeof mod);
-        for (int ab = 0; ab < 2; ab++) {
-            int64_t d0 = ab ? ids[i].out : r, d1 = ab ? r : ids[i].in;
-            size_t cnt = (size_t)(d0 * d1);
-            float scale = ab ? 0.01f : 1.0f / sqrtf((float)ids[i].in); /* a trained update's size */
-            for (size_t j = 0; j < cnt; j++) at[j] = rnd_f() * scale;
-            il_tensor *x = &t[n++];
-            if (!(x->name = il_sprintf("base_model.model.%s.lora_%c.weight", mod, ab ? 'B' : 'A')))
-                goto done;
-            x->dtype = IL_F32;
-            x->ndim = 2;
-            x->shape[0] = d0;
-            x->shape[1] = d1;
-            x->data = at;
-            x->nbytes = cnt * sizeof(float);
-            at += cnt;
-        }
-    }
-    char name[32];
-    snprintf(name, sizeof name, "random_%02d", k);
-    a = il_lora_from_tensors(name, cfg_json, t, n, c, NULL);
-done:
-    for (int i = 0; t && i < n; i++) free(t[i].name);
-    free(t);
-    free(ids);
-    free(data);
-    return a;
-}
+/* ===== made-up training texts for the library ===== */
 
 static const char *const words[] = {
     "apple", "river", "stone", "music", "garden", "window", "yellow", "bridge", "teacher",
@@ -124,9 +58,9 @@ static const char *const words[] = {
 
 /* Made-up example i of adapter k: one of eight BBH-like formats, input + " " + output. */
 static char *made_up_text(int k, int i) {
-    const char *w1 = words[rnd_below(N_WORDS)], *w2 = words[rnd_below(N_WORDS)],
-               *w3 = words[rnd_below(N_WORDS)];
-    int a = rnd_below(19) - 9, b = rnd_below(19) - 9, c = rnd_below(9) + 1;
+    const char *w1 = words[bench_rnd_below(N_WORDS)], *w2 = words[bench_rnd_below(N_WORDS)],
+               *w3 = words[bench_rnd_below(N_WORDS)];
+    int a = bench_rnd_below(19) - 9, b = bench_rnd_below(19) - 9, c = bench_rnd_below(9) + 1;
     switch ((k + i / 7) % 8) {
     case 0: return il_sprintf("not ( %s ) and ( %s ) or %s is %s", a > 0 ? "True" : "False",
                               b > 0 ? "True" : "False", c > 4 ? "True" : "False", a > b ? "True" : "False");
@@ -252,25 +186,25 @@ static int write_bert(const char *dir, const bert_shape *s, const il_bbh_task *t
         x_->nbytes = cnt_ * sizeof(float);                                              \
         at += cnt_;                                                                     \
     } while (0)
-    TENSOR(il_strdup("embeddings.word_embeddings.weight"), s->vocab, H, 0.02f * rnd_f());
-    TENSOR(il_strdup("embeddings.position_embeddings.weight"), s->max_pos, H, 0.02f * rnd_f());
-    TENSOR(il_strdup("embeddings.token_type_embeddings.weight"), 2, H, 0.02f * rnd_f());
+    TENSOR(il_strdup("embeddings.word_embeddings.weight"), s->vocab, H, 0.02f * bench_rnd());
+    TENSOR(il_strdup("embeddings.position_embeddings.weight"), s->max_pos, H, 0.02f * bench_rnd());
+    TENSOR(il_strdup("embeddings.token_type_embeddings.weight"), 2, H, 0.02f * bench_rnd());
     TENSOR(il_strdup("embeddings.LayerNorm.weight"), H, 0, 1.0f);
     TENSOR(il_strdup("embeddings.LayerNorm.bias"), H, 0, 0.0f);
     static const char *const qkv[3] = {"query", "key", "value"};
     for (int l = 0; l < s->layers; l++) {
         for (int k = 0; k < 3; k++) {
-            TENSOR(il_sprintf("encoder.layer.%d.attention.self.%s.weight", l, qkv[k]), H, H, 0.05f * rnd_f());
-            TENSOR(il_sprintf("encoder.layer.%d.attention.self.%s.bias", l, qkv[k]), H, 0, 0.01f * rnd_f());
+            TENSOR(il_sprintf("encoder.layer.%d.attention.self.%s.weight", l, qkv[k]), H, H, 0.05f * bench_rnd());
+            TENSOR(il_sprintf("encoder.layer.%d.attention.self.%s.bias", l, qkv[k]), H, 0, 0.01f * bench_rnd());
         }
-        TENSOR(il_sprintf("encoder.layer.%d.attention.output.dense.weight", l), H, H, 0.05f * rnd_f());
-        TENSOR(il_sprintf("encoder.layer.%d.attention.output.dense.bias", l), H, 0, 0.01f * rnd_f());
+        TENSOR(il_sprintf("encoder.layer.%d.attention.output.dense.weight", l), H, H, 0.05f * bench_rnd());
+        TENSOR(il_sprintf("encoder.layer.%d.attention.output.dense.bias", l), H, 0, 0.01f * bench_rnd());
         TENSOR(il_sprintf("encoder.layer.%d.attention.output.LayerNorm.weight", l), H, 0, 1.0f);
         TENSOR(il_sprintf("encoder.layer.%d.attention.output.LayerNorm.bias", l), H, 0, 0.0f);
-        TENSOR(il_sprintf("encoder.layer.%d.intermediate.dense.weight", l), F, H, 0.05f * rnd_f());
-        TENSOR(il_sprintf("encoder.layer.%d.intermediate.dense.bias", l), F, 0, 0.01f * rnd_f());
-        TENSOR(il_sprintf("encoder.layer.%d.output.dense.weight", l), H, F, 0.05f * rnd_f());
-        TENSOR(il_sprintf("encoder.layer.%d.output.dense.bias", l), H, 0, 0.01f * rnd_f());
+        TENSOR(il_sprintf("encoder.layer.%d.intermediate.dense.weight", l), F, H, 0.05f * bench_rnd());
+        TENSOR(il_sprintf("encoder.layer.%d.intermediate.dense.bias", l), F, 0, 0.01f * bench_rnd());
+        TENSOR(il_sprintf("encoder.layer.%d.output.dense.weight", l), H, F, 0.05f * bench_rnd());
+        TENSOR(il_sprintf("encoder.layer.%d.output.dense.bias", l), H, 0, 0.01f * bench_rnd());
         TENSOR(il_sprintf("encoder.layer.%d.output.LayerNorm.weight", l), H, 0, 1.0f);
         TENSOR(il_sprintf("encoder.layer.%d.output.LayerNorm.bias", l), H, 0, 0.0f);
     }
@@ -351,12 +285,7 @@ int bench_eval(int argc, char **argv) {
         cli_fail_lib();
         goto out;
     }
-    il_t5_config c = {
-        .vocab_size = 32128, .d_model = 1024, .d_kv = 64, .num_heads = 16, .d_ff = 2816,
-        .num_layers = layers, .num_decoder_layers = layers, .rel_buckets = 32,
-        .rel_max_distance = 128, .eps = 1e-6f, .gated = true, .act = IL_ACT_GELU_NEW,
-        .tie_word_embeddings = false, .pad_id = 0, .eos_id = 1, .decoder_start_id = 0,
-    };
+    il_t5_config c = bench_flan_t5_large(layers);
     const bert_shape bs = {30522, 384, 6, 12, 1536, 512};
     printf("ilora bench eval: Flan-T5-Large shape (%d+%d layers), %d adapters of rank %d on q,v, "
            "MiniLM-L6-shaped embedder (%d-d), %d threads\n", layers, layers, n_ad, rank, bs.hidden,
@@ -369,17 +298,16 @@ int bench_eval(int argc, char **argv) {
     double t0 = il_now();
     if (!(m = il_t5_new_random(&c, (uint64_t)seed))) { cli_fail_lib(); goto out; }
     double t_model = il_now() - t0;
-    rng_state = (uint64_t)seed * 7919 + 17;
+    bench_rng_seed(seed);
     t0 = il_now();
-    cfg_json = il_sprintf("{\"peft_type\":\"LORA\",\"task_type\":\"SEQ_2_SEQ_LM\",\"r\":%d,"
-                          "\"lora_alpha\":32,\"target_modules\":[\"q\",\"v\"]}", rank);
+    cfg_json = bench_lora_config_json(rank);
     ad = il_calloc((size_t)n_ad, sizeof *ad);
     names = il_calloc((size_t)n_ad, sizeof *names);
     docs = il_calloc((size_t)n_ad, sizeof *docs);
     texts = il_calloc((size_t)n_ad * TEXTS_PER_ADAPTER, sizeof *texts);
     if (!cfg_json || !ad || !names || !docs || !texts) { cli_fail_lib(); goto out; }
     for (int k = 0; k < n_ad; k++) {
-        if (!(ad[k] = random_adapter(&c, k, rank, cfg_json)) ||
+        if (!(ad[k] = bench_random_adapter(&c, k, rank, cfg_json)) ||
             !(names[k] = il_strdup(il_lora_name(ad[k])))) {
             cli_fail_lib();
             goto out;

@@ -3,9 +3,13 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "opt.h"
 
 int cli_fail(int code, const char *fmt, ...) {
     va_list ap;
@@ -196,4 +200,43 @@ int cli_json_string(il_buf *b, const char *s) {
         if (rc) return -1;
     }
     return il_buf_puts(b, "\"");
+}
+
+/* The shortest of %.15g / %.16g / %.17g that reads back as exactly x (0.05, not
+ * 0.050000000000000003), so that result files reload to the same doubles; null for a
+ * non-finite value (JSON has no inf or nan). */
+void cli_json_double(il_buf *b, double x) {
+    if (!isfinite(x)) {
+        il_buf_puts(b, "null");
+        return;
+    }
+    char s[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(s, sizeof s, "%.*g", prec, x);
+        if (strtod(s, NULL) == x) break;
+    }
+    il_buf_puts(b, s);
+}
+
+void cli_json_doubles(il_buf *b, const double *x, int n) {
+    il_buf_puts(b, "[");
+    for (int i = 0; i < n; i++) {
+        if (i) il_buf_puts(b, ", ");
+        cli_json_double(b, x[i]);
+    }
+    il_buf_puts(b, "]");
+}
+
+/* ---- options shared by subcommands ---- */
+
+int cli_check_optimizer(const char *name) {
+    const char *const *names = il_opt_names();
+    for (const char *const *n = names; *n; n++)
+        if (!strcasecmp(*n, name)) return 0;
+    il_buf b = {0};
+    for (const char *const *n = names; *n; n++) il_buf_printf(&b, "%s%s", n == names ? "" : ", ", *n);
+    int rc = cli_fail(EXIT_USAGE, "option --optimizer: unknown optimizer '%s' (valid: %s)", name,
+                      b.data ? b.data : "");
+    il_buf_free(&b);
+    return rc;
 }

@@ -105,28 +105,6 @@ static const char default_methods[] = "zeroshot,icl,lorahub,batchcomp,ilora";
 
 /* ===== small helpers ===== */
 
-static void put_double(il_buf *b, double x) { /* shortest text that reads back as x */
-    if (!isfinite(x)) {
-        il_buf_puts(b, "null");
-        return;
-    }
-    char s[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(s, sizeof s, "%.*g", prec, x);
-        if (strtod(s, NULL) == x) break;
-    }
-    il_buf_puts(b, s);
-}
-
-static void put_doubles(il_buf *b, const double *x, int n) {
-    il_buf_puts(b, "[");
-    for (int i = 0; i < n; i++) {
-        if (i) il_buf_puts(b, ", ");
-        put_double(b, x[i]);
-    }
-    il_buf_puts(b, "]");
-}
-
 static void put_floats(il_buf *b, const float *x, int n) {
     il_buf_puts(b, "[");
     for (int i = 0; i < n; i++) {
@@ -632,17 +610,17 @@ static int write_meta(const char *out, const task_entry *te, const il_ilc *s,
         il_buf_puts(&b, "],\n     \"retrieval_scores\": ");
         put_floats(&b, cp->scores, cp->n_adapters);
         il_buf_puts(&b, ",\n     \"weights\": ");
-        put_doubles(&b, op->best_w, op->dim);
+        cli_json_doubles(&b, op->best_w, op->dim);
         il_buf_puts(&b, ",\n     \"best_objective\": ");
-        put_double(&b, op->best_objective);
+        cli_json_double(&b, op->best_objective);
         il_buf_puts(&b, ", \"best_loss\": ");
-        put_double(&b, op->best_loss);
+        cli_json_double(&b, op->best_loss);
         il_buf_printf(&b, ", \"best_step\": %d, \"evaluations\": %d, \"optimizer\": \"%s\",\n"
                           "     \"objective_per_step\": ",
                       op->best_index + 1, op->n_evals, op->optimizer ? op->optimizer : o->optimizer);
-        put_doubles(&b, op->objective, op->n_evals);
+        cli_json_doubles(&b, op->objective, op->n_evals);
         il_buf_puts(&b, ",\n     \"loss_per_step\": ");
-        put_doubles(&b, op->loss, op->n_evals);
+        cli_json_doubles(&b, op->loss, op->n_evals);
         il_buf_puts(&b, "}");
     }
     il_buf_puts(&b, r->n_comps ? "\n  ]\n}\n" : "]\n}\n");
@@ -686,12 +664,6 @@ static int parse_methods(const char *list, il_method *out, int *n) {
     free(copy);
     if (!rc && *n == 0) rc = cli_fail(EXIT_USAGE, "option --methods: no method given");
     return rc;
-}
-
-static bool known_optimizer(const char *name) {
-    for (const char *const *n = il_opt_names(); *n; n++)
-        if (!strcasecmp(*n, name)) return true;
-    return false;
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -756,11 +728,7 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     if ((rc = cli_parse_rule(o.compose, &rule))) goto out;
-    if (!known_optimizer(o.optimizer)) {
-        rc = cli_fail(EXIT_USAGE, "option --optimizer: unknown optimizer '%s' (valid: cobyla, "
-                                  "cmaes, 1+1-es, random)", o.optimizer);
-        goto out;
-    }
+    if ((rc = cli_check_optimizer(o.optimizer))) goto out;
     if (o.index && o.centroids) {
         rc = cli_fail(EXIT_USAGE, "--index and --centroids cannot be combined");
         goto out;

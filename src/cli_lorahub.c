@@ -145,30 +145,6 @@ static int install(const char *tmp, const char *out, int state) {
     return rc;
 }
 
-/* The shortest of %.15g / %.16g / %.17g that reads back as exactly x (0.05, not
- * 0.050000000000000003); null for a non-finite value. */
-static void put_double(il_buf *b, double x) {
-    if (!isfinite(x)) {
-        il_buf_puts(b, "null");
-        return;
-    }
-    char s[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(s, sizeof s, "%.*g", prec, x);
-        if (strtod(s, NULL) == x) break;
-    }
-    il_buf_puts(b, s);
-}
-
-static void put_array(il_buf *b, const double *x, int n) {
-    il_buf_puts(b, "[");
-    for (int i = 0; i < n; i++) {
-        if (i) il_buf_puts(b, ", ");
-        put_double(b, x[i]);
-    }
-    il_buf_puts(b, "]");
-}
-
 typedef struct {
     const cli_loras *loras;
     const il_lorahub_params *p;
@@ -185,24 +161,24 @@ static char *weights_json(const report *rp) {
         cli_json_string(&b, rp->loras->dir[i]);
     }
     il_buf_puts(&b, "],\n  \"weights\": ");
-    put_array(&b, r->best_w, r->dim);
+    cli_json_doubles(&b, r->best_w, r->dim);
     il_buf_puts(&b, ",\n  \"best_objective\": ");
-    put_double(&b, r->best_objective);
+    cli_json_double(&b, r->best_objective);
     il_buf_puts(&b, ",\n  \"best_loss\": ");
-    put_double(&b, r->best_loss);
+    cli_json_double(&b, r->best_loss);
     il_buf_printf(&b, ",\n  \"best_step\": %d", r->best_index + 1);
     il_buf_puts(&b, ",\n  \"objective_per_step\": ");
-    put_array(&b, r->objective, r->n_evals);
+    cli_json_doubles(&b, r->objective, r->n_evals);
     il_buf_puts(&b, ",\n  \"loss_per_step\": ");
-    put_array(&b, r->loss, r->n_evals);
+    cli_json_doubles(&b, r->loss, r->n_evals);
     il_buf_printf(&b, ",\n  \"optimizer\": \"%s\",\n  \"seed\": %d,\n  \"steps\": %d,\n"
                       "  \"evaluations\": %d,\n  \"compose\": \"%s\",\n  \"l1\": ",
                   r->optimizer, rp->seed, rp->steps, r->n_evals, il_lora_rule_name(rp->p->rule));
-    put_double(&b, rp->p->l1);
+    cli_json_double(&b, rp->p->l1);
     il_buf_puts(&b, ",\n  \"bounds\": [");
-    put_double(&b, rp->p->lo);
+    cli_json_double(&b, rp->p->lo);
     il_buf_puts(&b, ", ");
-    put_double(&b, rp->p->hi);
+    cli_json_double(&b, rp->p->hi);
     il_buf_printf(&b, "],\n  \"batch_size\": %d,\n  \"examples\": %d\n}\n", rp->p->batch_size,
                   rp->n_examples);
     if (!b.data) il_seterr("out of memory");
@@ -216,12 +192,6 @@ static void on_eval(void *user, int problem, int eval, const double *w, int dim,
             objective, loss);
     for (int i = 0; i < dim; i++) fprintf(stderr, "%s%.4f", i ? ", " : "", w[i]);
     fputs("]\n", stderr);
-}
-
-static bool known_optimizer(const char *name) {
-    for (const char *const *n = il_opt_names(); *n; n++)
-        if (!strcasecmp(*n, name)) return true;
-    return false;
 }
 
 int cmd_lorahub(int argc, char **argv) {
@@ -265,15 +235,7 @@ int cmd_lorahub(int argc, char **argv) {
                                   "and --out DIR (see --help)");
         goto done;
     }
-    if (!known_optimizer(optimizer)) {
-        il_buf b = {0};
-        for (const char *const *n = il_opt_names(); *n; n++)
-            il_buf_printf(&b, "%s%s", n == il_opt_names() ? "" : ", ", *n);
-        rc = cli_fail(EXIT_USAGE, "option --optimizer: unknown optimizer '%s' (valid: %s)",
-                      optimizer, b.data ? b.data : "");
-        il_buf_free(&b);
-        goto done;
-    }
+    if ((rc = cli_check_optimizer(optimizer))) goto done;
     if (!(l1 >= 0) || !isfinite(l1)) {
         rc = cli_fail(EXIT_USAGE, "option --l1: expected a finite number >= 0, got %g", l1);
         goto done;

@@ -3,10 +3,8 @@
  * directory). Both use the library's epoch loop (t5_train.h); the output directory is
  * filled under a temporary name and renamed into place, so it appears complete or not at
  * all. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,15 +70,6 @@ typedef struct {
 
 /* ===== the output directory ===== */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)ftw;
-    return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void remove_tree(const char *dir) {
-    if (dir) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static bool dir_is_empty(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return false;
@@ -107,7 +96,7 @@ static int check_out(const char *out, bool force) {
 static char *make_tmp(const char *out) {
     char *tmp = il_sprintf("%s.tmp.%ld", out, (long)getpid());
     if (!tmp) return NULL;
-    remove_tree(tmp); /* a leftover of an earlier process with this pid */
+    il_remove_tree(tmp); /* a leftover of an earlier process with this pid */
     if (mkdir(tmp, 0777) != 0) {
         il_seterr("%s: cannot create directory: %s", tmp, strerror(errno));
         free(tmp);
@@ -123,7 +112,7 @@ static int commit_out(const char *tmp, const char *out) {
     int rc = -1;
     if (lstat(out, &st) == 0) {
         if (!(old = il_sprintf("%s.old.%ld", out, (long)getpid()))) return -1;
-        remove_tree(old);
+        il_remove_tree(old);
         if (rename(out, old) != 0) {
             il_seterr("%s: cannot replace: %s", out, strerror(errno));
             goto done;
@@ -134,7 +123,7 @@ static int commit_out(const char *tmp, const char *out) {
         if (old) rename(old, out); /* put the previous one back */
         goto done;
     }
-    remove_tree(old);
+    il_remove_tree(old);
     rc = 0;
 done:
     free(old);
@@ -256,6 +245,21 @@ static int fit(il_t5_train *t, const train_args *a, const train_data *d, double 
                            (const int32_t *const *)d->out.ids, d->out.lens, &o, losses);
 }
 
+/* The examples of --data tokenized by --model, which stays open for the trainer. */
+static int load_inputs(const train_args *a, cli_t5 *m, train_data *d) {
+    if (cli_read_examples(a->data, true, &d->ex) || cli_t5_open(m, a->model, true)) return -1;
+    return load_data(a, m, d);
+}
+
+/* Train t (per-epoch losses to *losses) and make the fresh temporary directory *tmp that
+ * the command fills with its output before commit_out; both are the caller's to free. */
+static int fit_into_tmp(il_t5_train *t, const train_args *a, const train_data *d,
+                        double **losses, char **tmp) {
+    if (!(*losses = il_calloc((size_t)a->epochs, sizeof **losses)) || !(*tmp = make_tmp(a->out)))
+        return -1;
+    return fit(t, a, d, *losses);
+}
+
 static void print_summary(const train_args *a, int n, const double *losses) {
     il_buf b = {0};
     il_buf_puts(&b, "{\"out\":");
@@ -321,18 +325,14 @@ int cmd_train_lora(int argc, char **argv) {
     }
     if ((rc = parse_targets(targets, &tbuf, &tnames, &n_t))) goto done;
     if ((rc = check_out(a.out, a.force))) goto done;
-    if (cli_read_examples(a.data, true, &d.ex) || cli_t5_open(&m, a.model, true) ||
-        load_data(&a, &m, &d))
-        goto fail;
+    if (load_inputs(&a, &m, &d)) goto fail;
     il_lora_init_opts lo = {r, alpha, tnames, n_t, a.model};
     if (!(init = il_t5_train_lora_init(il_t5_get_config(m.model), &lo, (uint64_t)a.seed))) {
         il_prefixerr("%s", a.model);
         goto fail;
     }
-    if (!(t = il_t5_train_new_lora(m.model, init)) ||
-        !(losses = il_calloc((size_t)a.epochs, sizeof *losses)) || !(tmp = make_tmp(a.out)))
+    if (!(t = il_t5_train_new_lora(m.model, init)) || fit_into_tmp(t, &a, &d, &losses, &tmp))
         goto fail;
-    if (fit(t, &a, &d, losses)) goto fail;
     if (!(out = il_t5_train_export_lora(t)) || il_lora_save(out, tmp) ||
         !(p = il_path_join(tmp, "train.jsonl")) || copy_file(a.data, p) || commit_out(tmp, a.out))
         goto fail;
@@ -341,7 +341,7 @@ int cmd_train_lora(int argc, char **argv) {
 fail:
     rc = cli_fail_lib();
 done:
-    if (rc && tmp) remove_tree(tmp);
+    if (rc && tmp) il_remove_tree(tmp);
     free(tmp);
     free(p);
     free(tbuf);
@@ -372,13 +372,8 @@ int cmd_finetune(int argc, char **argv) {
     if (rc) goto done;
     if (help) { fputs(help_ft, stdout); goto done; }
     if ((rc = check_out(a.out, a.force))) goto done;
-    if (cli_read_examples(a.data, true, &d.ex) || cli_t5_open(&m, a.model, true) ||
-        load_data(&a, &m, &d))
-        goto fail;
-    if (!(t = il_t5_train_new_full(m.model)) ||
-        !(losses = il_calloc((size_t)a.epochs, sizeof *losses)) || !(tmp = make_tmp(a.out)))
-        goto fail;
-    if (fit(t, &a, &d, losses)) goto fail;
+    if (load_inputs(&a, &m, &d)) goto fail;
+    if (!(t = il_t5_train_new_full(m.model)) || fit_into_tmp(t, &a, &d, &losses, &tmp)) goto fail;
     if (!(p = il_path_join(tmp, "model.safetensors")) || il_t5_train_save_model(t, p) ||
         copy_from(a.model, tmp, "config.json", true))
         goto fail;
@@ -390,7 +385,7 @@ int cmd_finetune(int argc, char **argv) {
 fail:
     rc = cli_fail_lib();
 done:
-    if (rc && tmp) remove_tree(tmp);
+    if (rc && tmp) il_remove_tree(tmp);
     free(tmp);
     free(p);
     free(losses);

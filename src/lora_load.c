@@ -326,17 +326,6 @@ static int check_targets(const base_modules *b, const lora_config *c, const char
     return 0;
 }
 
-static int own_buf(il_lora *a, float *p) {
-    float **o = il_realloc(a->owned, sizeof *o * (size_t)(a->n_owned + 1));
-    if (!o) {
-        free(p);
-        return -1;
-    }
-    a->owned = o;
-    a->owned[a->n_owned++] = p;
-    return 0;
-}
-
 /* float32 view of t (shape already checked); copied when `copy` or when conversion is
  * needed; rejects NaN / Inf. */
 static const float *tensor_data(il_lora *a, const il_tensor *t, const char *where, bool copy,
@@ -346,12 +335,12 @@ static const float *tensor_data(il_lora *a, const il_tensor *t, const char *wher
     if (!p) return NULL;
     size_t n = (size_t)il_tensor_numel(t);
     if (owned) {
-        if (own_buf(a, owned)) return NULL;
+        if (il_owned_push(&a->owned, &a->n_owned, owned)) return NULL;
     } else if (copy) {
         float *c = il_malloc(n * sizeof *c);
         if (!c) return NULL;
         memcpy(c, p, n * sizeof *c);
-        if (own_buf(a, c)) return NULL;
+        if (il_owned_push(&a->owned, &a->n_owned, c)) return NULL;
         p = c;
     }
     for (size_t i = 0; i < n; i++)

@@ -17,33 +17,10 @@ typedef struct {
     const char *where; /* names the checkpoint in "not found" errors */
 } binder;
 
-static int own(il_t5 *m, float *p) {
-    float **o = il_realloc(m->owned, sizeof *o * (size_t)(m->n_owned + 1));
-    if (!o) {
-        free(p);
-        return -1;
-    }
-    m->owned = o;
-    m->owned[m->n_owned++] = p;
-    return 0;
-}
-
-static const il_tensor *find_tensor(const il_t5 *m, const char *name, const char **path) {
-    if (m->ckpt) {
-        const il_tensor_file *f = NULL;
-        const il_tensor *t = il_checkpoint_find(m->ckpt, name, &f);
-        if (t && path) *path = f ? f->path : m->ckpt->dir;
-        return t;
-    }
-    const il_tensor *t = il_tensor_file_find(m->file, name);
-    if (t && path) *path = m->file->path;
-    return t;
-}
-
 /* Bind tensor `name` with shape [d0] (d1 < 0) or [d0, d1] as float32. */
 static const float *bind(binder *b, const char *name, int64_t d0, int64_t d1) {
     const char *path = NULL;
-    const il_tensor *t = find_tensor(b->m, name, &path);
+    const il_tensor *t = il_weights_find(b->m->ckpt, b->m->file, name, &path);
     if (!t) {
         il_seterr("%s: tensor '%s' not found", b->where, name);
         return NULL;
@@ -52,7 +29,7 @@ static const float *bind(binder *b, const char *name, int64_t d0, int64_t d1) {
     float *owned = NULL;
     const float *p = il_tensor_f32(t, path, d1 < 0 ? 1 : 2, shape, &owned);
     if (!p) return NULL;
-    if (owned && own(b->m, owned)) return NULL;
+    if (owned && il_owned_push(&b->m->owned, &b->m->n_owned, owned)) return NULL;
     return p;
 }
 
@@ -117,7 +94,7 @@ static int bind_all(il_t5 *m, const char *where) {
                                             "decoder.embed_tokens.weight"};
     const char *emb = NULL;
     for (int i = 0; i < 3 && !emb; i++)
-        if (find_tensor(m, emb_names[i], NULL)) emb = emb_names[i];
+        if (il_weights_find(m->ckpt, m->file, emb_names[i], NULL)) emb = emb_names[i];
     if (!emb) {
         il_seterr("%s: no token embedding: none of 'shared.weight', "
                   "'encoder.embed_tokens.weight', 'decoder.embed_tokens.weight' is present", where);
@@ -203,7 +180,7 @@ static float rnd_uniform(uint64_t *s) {
 /* Uniform with standard deviation `sd` (uniform on [-a, a] has sd a / sqrt(3)). */
 static float *rnd_tensor(il_t5 *m, uint64_t *s, size_t n, float sd, float mean) {
     float *p = il_malloc(n * sizeof *p);
-    if (!p || own(m, p)) return NULL;
+    if (!p || il_owned_push(&m->owned, &m->n_owned, p)) return NULL;
     float a = sd * 1.7320508f;
     for (size_t i = 0; i < n; i++) p[i] = mean + a * rnd_uniform(s);
     return p;

@@ -219,6 +219,17 @@ const float *il_tensor_f32(const il_tensor *t, const char *where, int expect_ndi
     return copy;
 }
 
+int il_owned_push(float ***list, int *n, float *p) {
+    float **o = il_realloc(*list, sizeof *o * (size_t)(*n + 1));
+    if (!o) {
+        free(p);
+        return -1;
+    }
+    *list = o;
+    (*list)[(*n)++] = p;
+    return 0;
+}
+
 /* ---- checkpoints ---- */
 
 void il_checkpoint_free(il_checkpoint *c) {
@@ -241,6 +252,19 @@ const il_tensor *il_checkpoint_find(const il_checkpoint *c, const char *name,
         }
     }
     return NULL;
+}
+
+const il_tensor *il_weights_find(const il_checkpoint *ckpt, const il_tensor_file *file,
+                                 const char *name, const char **path) {
+    if (ckpt) {
+        const il_tensor_file *f = NULL;
+        const il_tensor *t = il_checkpoint_find(ckpt, name, &f);
+        if (t && path) *path = f ? f->path : ckpt->dir;
+        return t;
+    }
+    const il_tensor *t = il_tensor_file_find(file, name);
+    if (t && path) *path = file->path;
+    return t;
 }
 
 static int checkpoint_add(il_checkpoint *c, const char *path) {

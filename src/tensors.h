@@ -78,6 +78,11 @@ void il_checkpoint_free(il_checkpoint *c);
 /* Find a tensor by name in any file; *file (optional) receives the file holding it. */
 const il_tensor *il_checkpoint_find(const il_checkpoint *c, const char *name,
                                     const il_tensor_file **file);
+/* A model's weights come from a checkpoint directory or, when ckpt is NULL, from one file:
+ * the tensor `name` there; *path (optional) receives the file that holds it (the
+ * directory when the checkpoint cannot say), for error messages. */
+const il_tensor *il_weights_find(const il_checkpoint *ckpt, const il_tensor_file *file,
+                                 const char *name, const char **path);
 
 /* A float32 view of a tensor: points into the mapping when the tensor is F32 and
  * 4-byte aligned, else a converted copy (F16, BF16, F64, unaligned F32) which *owned
@@ -86,5 +91,9 @@ const il_tensor *il_checkpoint_find(const il_checkpoint *c, const char *name,
  * `where` (the file) and the tensor. */
 const float *il_tensor_f32(const il_tensor *t, const char *where, int expect_ndim,
                            const int64_t *expect_shape, float **owned);
+/* Append p (such a copy, or any malloc'd weight) to a model's list (*list)[0..*n) of
+ * buffers it frees when freed. On failure (out of memory) p is freed and -1 returned,
+ * so the caller never has to. */
+int il_owned_push(float ***list, int *n, float *p);
 
 #endif

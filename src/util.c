@@ -1,8 +1,10 @@
 /* util.c - see util.h. */
+#define _XOPEN_SOURCE 700 /* nftw (il_remove_tree) */
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +155,17 @@ char *il_path_join(const char *dir, const char *name) {
     size_t n = strlen(dir);
     if (n && dir[n - 1] == '/') return il_sprintf("%s%s", dir, name);
     return il_sprintf("%s/%s", dir, name);
+}
+
+/* nftw callback: files and links are unlinked, directories removed after their contents
+ * (FTW_DEPTH). A failure stops the walk. */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+void il_remove_tree(const char *path) {
+    if (path) nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int il_write_file_atomic(const char *path, const void *data, size_t len) {

@@ -49,6 +49,9 @@ void il_mmap_close(il_mmap *m);
 bool il_file_exists(const char *path);
 bool il_dir_exists(const char *path);
 char *il_path_join(const char *dir, const char *name); /* malloc'd */
+/* Remove path and, for a directory, everything below it (links are removed, never
+ * followed). NULL or a missing path is a no-op; errors are ignored: this is cleanup. */
+void il_remove_tree(const char *path);
 
 /* Write a file atomically: data goes to "<path>.tmp.<pid>" which is renamed on success,
  * so a failure never leaves a half-written file at path. */

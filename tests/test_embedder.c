@@ -69,27 +69,8 @@ static char *golden_copy(const char *const *skip) {
     return dir;
 }
 
-static void remove_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char *p = il_path_join(path, de->d_name);
-            remove_tree(p);
-            free(p);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void drop_dir(char *dir) {
-    if (dir) remove_tree(dir);
+    if (dir) il_remove_tree(dir);
     free(dir);
 }
 

@@ -68,25 +68,6 @@ static int copy_dir_files(const char *from, const char *to) {
     return rc;
 }
 
-static void remove_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st)) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char *p = path2(path, de->d_name);
-            remove_tree(p);
-            free(p);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* A copy of examples/library at <tmp>/<name>. Returns the malloc'd path. */
 static char *copy_library(const char *name) {
     char *dst = path2(tmp_root, name);
@@ -380,7 +361,7 @@ static void test_index(il_embedder *e, uint64_t efp) {
         /* The old library's cache now has an extra entry; it still reuses its six. */
         il_library_free(lib7);
     }
-    remove_tree(a6);
+    il_remove_tree(a6);
     CHECK(il_library_index_build(lib, e, efp, &o, &x) == 0);
     CHECK_EQ_INT(x.n_reused, 6);
     CHECK(x.written); /* lora_6 dropped from the file */
@@ -688,6 +669,6 @@ int main(void) {
     }
     test_bad_libraries();
     il_embedder_free(e);
-    remove_tree(tmp_root);
+    il_remove_tree(tmp_root);
     TEST_END();
 }

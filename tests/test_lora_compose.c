@@ -306,22 +306,6 @@ static void test_compose_into(void) {
 
 static char base_dir[256];
 
-static void rm_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char *p = il_path_join(dir, e->d_name);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_dir(p);
-        else unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int count_entries(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return -1;
@@ -403,7 +387,7 @@ static void test_save(void) {
     il_lora_free(a);
     il_lora_free(b);
     il_lora_free(e);
-    rm_dir(base_dir);
+    il_remove_tree(base_dir);
 }
 
 /* ===== speed: 20 rank-16 adapters on Flan-T5-Large's q projections ===== */

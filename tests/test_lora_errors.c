@@ -6,7 +6,6 @@
 #include "lora.h"
 #include "t5_merge.h"
 
-#include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -524,22 +523,6 @@ void write_empty_torch_zip(const char *path, const uint8_t *pkl, size_t n) {
 
 /* ===== setup ===== */
 
-static void rm_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char *p = il_path_join(dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
-        else unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 int main(void) {
     char *cp = il_sprintf("%s/golden/t5-tiny/config.json", TEST_DATA);
     if (il_t5_config_load(&tiny, cp)) {
@@ -559,7 +542,7 @@ int main(void) {
     test_b23();
     test_bad_structure();
     test_wrong_base();
-    rm_tree(root);
+    il_remove_tree(root);
     il_buf_free(&logbuf);
     TEST_END();
 }

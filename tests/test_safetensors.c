@@ -717,23 +717,6 @@ static void test_checkpoint_errors(void) {
     free(empty);
 }
 
-/* ---- temp dir cleanup ---- */
-
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = il_path_join(path, e->d_name);
-        struct stat st;
-        if (p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(p);
-        else if (p) remove(p);
-        free(p);
-    }
-    if (d) closedir(d);
-    rmdir(path);
-}
-
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ilora_st_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
@@ -748,6 +731,6 @@ int main(void) {
     test_zero_size();
     test_write_roundtrip();
     test_checkpoint_errors();
-    remove_tree(tmpdir);
+    il_remove_tree(tmpdir);
     TEST_END();
 }

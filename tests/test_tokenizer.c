@@ -11,58 +11,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_json.h"
 #include "sentencepiece.h"
 #include "util.h"
 
 #define GOLDEN_DIR TEST_DATA "/golden/t5-tiny"
 
 /* ---- helpers ---- */
-
-/* cJSON strings end at a NUL, but three golden texts contain "\u0000". Before parsing,
- * that escape is rewritten to U+E000 (absent from the file), and restore_nul() turns
- * U+E000 back into a NUL byte, returning the exact bytes and length. */
-static char *restore_nul(const char *s, size_t *len) {
-    size_t n = strlen(s), o = 0;
-    char *out = malloc(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        if (i + 2 < n && memcmp(s + i, "\xee\x80\x80", 3) == 0) {
-            out[o++] = 0;
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = 0;
-    *len = o;
-    return out;
-}
-
-static cJSON *load_goldens(void) {
-    size_t len;
-    char *raw = il_read_file(GOLDEN_DIR "/tokenize.json", &len);
-    if (!raw) return NULL;
-    il_buf b = {0};
-    for (size_t i = 0; i < len; i++) {
-        if (i + 6 <= len && memcmp(raw + i, "\\u0000", 6) == 0) {
-            il_buf_puts(&b, "\\ue000");
-            i += 5;
-        } else {
-            il_buf_append(&b, raw + i, 1);
-        }
-    }
-    free(raw);
-    cJSON *root = cJSON_ParseWithLength(b.data, b.len);
-    il_buf_free(&b);
-    return root;
-}
-
-static bool ids_equal_json(const int32_t *ids, int n, const cJSON *arr) {
-    if (cJSON_GetArraySize(arr) != n) return false;
-    int i = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, arr) if ((int32_t)e->valuedouble != ids[i++]) return false;
-    return true;
-}
 
 static void print_ids(const char *label, const int32_t *ids, int n) {
     fprintf(stderr, "  %s:", label);
@@ -77,7 +32,7 @@ static bool tokens_equal_json(const il_tokens *t, const cJSON *arr) {
     const cJSON *e;
     cJSON_ArrayForEach(e, arr) {
         size_t len;
-        char *want = restore_nul(e->valuestring, &len);
+        char *want = test_restore_nul(e->valuestring, &len);
         bool ok = len == t->lens[i] && memcmp(want, t->tokens[i], len) == 0;
         free(want);
         if (!ok) return false;
@@ -106,14 +61,14 @@ static const char *jstr(const cJSON *o, const char *key) {
 static int check_case(const il_tokenizer *tok, const cJSON *c) {
     const char *source = jstr(c, "source");
     size_t len;
-    char *text = restore_nul(jstr(c, "text"), &len);
+    char *text = test_restore_nul(jstr(c, "text"), &len);
     int bad = 0;
 
     int32_t *ids = NULL;
     int n = 0;
     int rc = il_tokenizer_encode(tok, text, len, &ids, &n);
     const cJSON *hf_ids = cJSON_GetObjectItemCaseSensitive(c, "hf_ids");
-    if (rc != 0 || !ids_equal_json(ids, n, hf_ids)) {
+    if (rc != 0 || !test_ids_equal_json(ids, n, hf_ids)) {
         bad++;
         fprintf(stderr, "%s: hf_ids differ (%s)\n", source, rc ? il_errmsg() : "");
         print_ids("got", ids, n);
@@ -128,7 +83,7 @@ static int check_case(const il_tokenizer *tok, const cJSON *c) {
     il_tokens_free(&t);
 
     rc = il_tokenizer_spm_encode(tok, text, len, &t);
-    if (rc != 0 || !ids_equal_json(t.ids, t.n, cJSON_GetObjectItemCaseSensitive(c, "spm_ids")) ||
+    if (rc != 0 || !test_ids_equal_json(t.ids, t.n, cJSON_GetObjectItemCaseSensitive(c, "spm_ids")) ||
         !tokens_equal_json(&t, cJSON_GetObjectItemCaseSensitive(c, "spm_pieces"))) {
         bad++;
         fprintf(stderr, "%s: spm_ids / spm_pieces differ\n", source);
@@ -198,8 +153,8 @@ static void test_batch_padding(const il_tokenizer *tok, const cJSON *root) {
             row[i] = i < n[r] ? ids[r][i] : il_tokenizer_pad_id(tok);
             mask[i] = i < n[r];
         }
-        CHECK(ids_equal_json(row, longest, cJSON_GetArrayItem(want_ids, r)));
-        CHECK(ids_equal_json(mask, longest, cJSON_GetArrayItem(want_mask, r)));
+        CHECK(test_ids_equal_json(row, longest, cJSON_GetArrayItem(want_ids, r)));
+        CHECK(test_ids_equal_json(mask, longest, cJSON_GetArrayItem(want_mask, r)));
         free(ids[r]);
     }
 }
@@ -215,7 +170,7 @@ static int check_generation(const il_tokenizer *tok, const cJSON *gen, const cha
             int32_t *ids = NULL;
             int n = 0;
             il_tokenizer_encode(tok, input->valuestring, strlen(input->valuestring), &ids, &n);
-            if (!ids_equal_json(ids, n, cJSON_GetObjectItemCaseSensitive(g, "input_ids"))) {
+            if (!test_ids_equal_json(ids, n, cJSON_GetObjectItemCaseSensitive(g, "input_ids"))) {
                 bad++;
                 fprintf(stderr, "%s: %s: input_ids differ\n", file, jstr(g, "source"));
             }
@@ -585,13 +540,13 @@ static void test_tokenizer_json(const il_tokenizer *spm, const cJSON *root) {
         const cJSON *c;
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "cases")) {
             size_t len;
-            char *text = restore_nul(jstr(c, "text"), &len);
+            char *text = test_restore_nul(jstr(c, "text"), &len);
             int32_t *a = NULL, *b = NULL;
             int na = 0, nb = 0;
             il_tokenizer_encode(spm, text, len, &a, &na);
             il_tokenizer_encode(tj, text, len, &b, &nb);
             bool same = a && b && na == nb && memcmp(a, b, (size_t)na * sizeof *a) == 0 &&
-                        ids_equal_json(b, nb, cJSON_GetObjectItemCaseSensitive(c, "hf_ids"));
+                        test_ids_equal_json(b, nb, cJSON_GetObjectItemCaseSensitive(c, "hf_ids"));
             if (!same) fprintf(stderr, "tokenizer.json: %s differs\n", jstr(c, "source"));
             failed += !same;
             total++;
@@ -923,7 +878,7 @@ static void test_bad_tokenizer_json(void) {
 int main(void) {
     il_tokenizer *tok = il_tokenizer_load(GOLDEN_DIR);
     CHECK_MSG(tok != NULL, "%s", il_errmsg());
-    cJSON *root = load_goldens();
+    cJSON *root = test_load_goldens(GOLDEN_DIR "/tokenize.json");
     CHECK_MSG(root != NULL, "cannot read tokenize.json");
     if (!tok || !root) TEST_END();
 

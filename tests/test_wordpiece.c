@@ -11,57 +11,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_json.h"
 #include "util.h"
 #include "wordpiece.h"
 
 #define BERT_DIR TEST_DATA "/golden/bert-tiny"
 
 /* ---- helpers ---- */
-
-/* cJSON strings end at a NUL, but one golden text contains "\u0000": the escape is
- * rewritten to U+E000 (absent from the file) before parsing and restore_nul() turns
- * U+E000 back into a NUL byte, returning the exact bytes and length. */
-static char *restore_nul(const char *s, size_t *len) {
-    size_t n = strlen(s), o = 0;
-    char *out = malloc(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        if (i + 2 < n && memcmp(s + i, "\xee\x80\x80", 3) == 0) {
-            out[o++] = 0;
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = 0;
-    *len = o;
-    return out;
-}
-
-static cJSON *load_goldens(void) {
-    size_t len;
-    char *raw = il_read_file(BERT_DIR "/tokenize.json", &len);
-    if (!raw) return NULL;
-    il_buf b = {0};
-    for (size_t i = 0; i < len; i++) {
-        if (i + 6 <= len && memcmp(raw + i, "\\u0000", 6) == 0) {
-            il_buf_puts(&b, "\\ue000");
-            i += 5;
-        } else {
-            il_buf_append(&b, raw + i, 1);
-        }
-    }
-    free(raw);
-    cJSON *root = cJSON_ParseWithLength(b.data, b.len);
-    il_buf_free(&b);
-    return root;
-}
-
-static bool ids_equal_json(const int32_t *ids, int n, const cJSON *arr) {
-    if (cJSON_GetArraySize(arr) != n) return false;
-    for (int i = 0; i < n; i++)
-        if (ids[i] != cJSON_GetArrayItem(arr, i)->valueint) return false;
-    return true;
-}
 
 static bool tokens_equal_json(const il_tokens *t, const cJSON *arr) {
     if (cJSON_GetArraySize(arr) != t->n) return false;
@@ -129,7 +85,7 @@ static void remove_dir(char *dir) {
 /* ---- the 207 golden cases ---- */
 
 static void test_goldens(const il_wordpiece *t) {
-    cJSON *root = load_goldens();
+    cJSON *root = test_load_goldens(BERT_DIR "/tokenize.json");
     CHECK(root != NULL);
     if (!root) return;
     const cJSON *cases = cJSON_GetObjectItem(root, "cases");
@@ -138,7 +94,7 @@ static void test_goldens(const il_wordpiece *t) {
     const cJSON *c;
     cJSON_ArrayForEach(c, cases) {
         size_t len;
-        char *text = restore_nul(cJSON_GetObjectItem(c, "text")->valuestring, &len);
+        char *text = test_restore_nul(cJSON_GetObjectItem(c, "text")->valuestring, &len);
         const cJSON *want_tokens = cJSON_GetObjectItem(c, "tokens");
         const cJSON *want_ids = cJSON_GetObjectItem(c, "ids");
         const char *want_dec = cJSON_GetObjectItem(c, "decoded")->valuestring;
@@ -160,7 +116,7 @@ static void test_goldens(const il_wordpiece *t) {
             il_tokens_free(&tk);
         }
         CHECK(il_wordpiece_encode(t, text, len, 0, &ids, &n) == 0);
-        bool ids_ok = ids_equal_json(ids, n, want_ids);
+        bool ids_ok = test_ids_equal_json(ids, n, want_ids);
         CHECK_MSG(ids_ok, "case %d ids: [%s]", idx, text);
         char *dec = il_wordpiece_decode(t, ids, n, true, il_wordpiece_cleanup_default(t));
         CHECK_STR(dec, want_dec);
@@ -172,7 +128,7 @@ static void test_goldens(const il_wordpiece *t) {
             n_trunc++;
             CHECK(il_wordpiece_encode(t, text, len, 128, &ids, &n) == 0);
             CHECK_EQ_INT(n, 128);
-            CHECK_MSG(ids_equal_json(ids, n, tr), "case %d truncated ids", idx);
+            CHECK_MSG(test_ids_equal_json(ids, n, tr), "case %d truncated ids", idx);
             CHECK_EQ_INT(ids[n - 1], il_wordpiece_sep_id(t));
             free(ids);
         }
@@ -189,8 +145,8 @@ static void test_goldens(const il_wordpiece *t) {
     int32_t *ids = NULL, *types = NULL;
     int n = 0;
     CHECK(il_wordpiece_encode_pair(t, a, strlen(a), b, strlen(b), &ids, &types, &n) == 0);
-    CHECK(ids_equal_json(ids, n, cJSON_GetObjectItem(pair, "input_ids")));
-    CHECK(ids_equal_json(types, n, cJSON_GetObjectItem(pair, "token_type_ids")));
+    CHECK(test_ids_equal_json(ids, n, cJSON_GetObjectItem(pair, "input_ids")));
+    CHECK(test_ids_equal_json(types, n, cJSON_GetObjectItem(pair, "token_type_ids")));
     free(ids);
     free(types);
     cJSON_Delete(root);
