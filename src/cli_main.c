@@ -28,7 +28,7 @@ static const struct {
     {"train-lora", cmd_train_lora, "train a LoRA adapter (PEFT directory) on JSONL examples"},
     {"finetune", cmd_finetune, "full fine-tuning on JSONL examples (Hugging Face directory)"},
     {"inspect", cmd_inspect, "list the tensors of a safetensors or PyTorch .bin file"},
-    {"bench", cmd_bench, "benchmarks on the Flan-T5-Large shape (bench model, bench lorahub)"},
+    {"bench", cmd_bench, "benchmarks on the Flan-T5-Large shape (bench model | lorahub | eval)"},
     {"world", cmd_world, "ilora's synthetic world (world tasks, world build)"},
 };
 
