@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= 2
 
-.PHONY: all deps build test test-sanitize demo bench clean
+.PHONY: all deps build test test-sanitize demo demo-bbh bench clean
 all: build
 
 deps:
@@ -23,7 +23,10 @@ test-sanitize: deps
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j$(JOBS)
 
 demo: build
-	@sh scripts/demo.sh $(BUILD)/ilora
+	@sh scripts/demo.sh $(BUILD)/ilora world
+
+demo-bbh: build
+	@sh scripts/demo.sh $(BUILD)/ilora bbh
 
 bench: build
 	@$(BUILD)/ilora bench model

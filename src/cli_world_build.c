@@ -29,7 +29,7 @@ static const char help[] =
     "  --spm-train PATH    the spm_train program (default: spm_train on PATH)\n"
     "  --d-model N --d-kv N --heads N --d-ff N --layers N\n"
     "                      base shape, layers on each side (default 128 32 4 512 2)\n"
-    "  --base-epochs N     passes over the mixture (default 3)\n"
+    "  --base-epochs N     passes over the mixture (default 8)\n"
     "  --base-batch N      examples per AdamW step (default 32)\n"
     "  --base-lr X         peak learning rate, linear decay (default 2e-3)\n"
     "  --base-warmup N     warmup steps (default 200)\n"

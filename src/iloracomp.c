@@ -14,7 +14,7 @@
 
 static const char *const method_names[IL_METHOD_COUNT] = {
     [IL_METHOD_ZEROSHOT] = "zeroshot", [IL_METHOD_ICL] = "icl", [IL_METHOD_LORAHUB] = "lorahub",
-    [IL_METHOD_BATCHCOMP] = "batchcomp", [IL_METHOD_ILORA] = "ilora",
+    [IL_METHOD_BATCHCOMP] = "batchcomp", [IL_METHOD_ILORA] = "ilora", [IL_METHOD_FFT] = "fft",
 };
 
 const char *il_method_name(il_method m) {

@@ -82,10 +82,11 @@ typedef enum {
     IL_METHOD_LORAHUB,
     IL_METHOD_BATCHCOMP,
     IL_METHOD_ILORA,
+    IL_METHOD_FFT, /* full fine-tuning on the k shots (the paper's upper bound) */
     IL_METHOD_COUNT
 } il_method;
 
-const char *il_method_name(il_method m); /* "zeroshot", "icl", "lorahub", "batchcomp", "ilora" */
+const char *il_method_name(il_method m); /* "zeroshot", "icl", "lorahub", "batchcomp", "ilora", "fft" */
 /* Name -> method; -1 with an error listing the valid names otherwise. */
 int il_method_parse(const char *name, il_method *out);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "iloracomp_internal.h"
+#include "method_fft.h"
 #include "rng.h"
 
 /* ===== results ===== */
@@ -386,6 +387,24 @@ done:
     return rc;
 }
 
+/* fft: a full copy of the base model trained on the k shots (the paper's settings: 40
+ * epochs, lr 3e-5, batch 5), then the questions answered by it (src/method_fft.h). */
+static int run_fft(il_ilc_task *t, il_ilc_result *r) {
+    const il_ilc *s = t->s;
+    il_fft_params p = il_fft_default_params();
+    p.seed = il_ilc_derive_seed(s->set.seed, t->name, "fft", 0);
+    p.max_new_tokens = s->set.max_new_tokens;
+    p.max_input_tokens = s->set.max_input_tokens;
+    p.max_batch = s->set.gen_batch;
+    for (int q = 0; q < t->nq; q++) r->input_truncated[q] = t->qids.truncated[q];
+    double t0 = il_now();
+    int rc = il_method_fft(s->model, s->tok, t->k, (const char *const *)t->shot_in,
+                           (const char *const *)t->shot_out, t->nq, (const char *const *)t->q, &p,
+                           r->prediction);
+    r->t_optimise = il_now() - t0; /* training and answering together */
+    return rc;
+}
+
 int il_ilc_run(il_ilc_task *t, il_method m, il_ilc_result *r) {
     if (!r) {
         il_seterr("il_ilc_run: no result");
@@ -408,6 +427,7 @@ int il_ilc_run(il_ilc_task *t, il_method m, il_ilc_result *r) {
         case IL_METHOD_LORAHUB: rc = run_lorahub(t, r); break;
         case IL_METHOD_BATCHCOMP: rc = run_batchcomp(t, r); break;
         case IL_METHOD_ILORA: rc = run_ilora(t, r); break;
+        case IL_METHOD_FFT: rc = run_fft(t, r); break;
         default: rc = -1; break;
         }
     }

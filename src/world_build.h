@@ -23,10 +23,11 @@
  * The embedder of the world is the base model itself (il_embedder_load(DIR/base): T5 encoder,
  * mean-pooled, normalised); nothing more is trained for it.
  *
- * Resuming: each step (tasks, tokenizer, base, every adapter, measurements) is skipped when
- * its outputs exist and its stamp equals the stamp it would write now, so an interrupted
- * build resumes where it stopped and a changed setting redoes that step and everything
- * downstream (stamps include the fingerprints of their inputs). Every file is written
+ * Resuming: each step (tokenizer, base, every adapter, measurements) is skipped when its
+ * outputs exist and its stamp equals the stamp it would write now, so an interrupted build
+ * resumes where it stopped and a changed setting redoes that step and everything downstream
+ * (stamps include the fingerprints of their inputs). The task files are always regenerated
+ * (a second; same bytes unless the generator changed, which the fingerprints then catch). Every file is written
  * atomically; an adapter directory appears complete or not at all.
  *
  * Determinism: the same options and seed give the same files (bit for bit for a given
@@ -54,7 +55,7 @@ typedef struct {
     const char *spm_train; /* program to run; NULL: "spm_train" found on PATH */
     /* base model: T5 v1.1 shape */
     int d_model, d_kv, num_heads, d_ff, num_layers; /* same depth both sides */
-    int base_epochs;       /* passes over the upstream mixture (default 3) */
+    int base_epochs;       /* passes over the upstream mixture (default 8) */
     int base_batch;        /* examples per AdamW step (default 32) */
     double base_lr;        /* peak lr, linear decay after warmup (default 2e-3) */
     int base_warmup;       /* warmup steps (default 200) */

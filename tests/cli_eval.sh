@@ -28,8 +28,8 @@ grep -q -- "--retrieval" "$TMP/out" || fail "eval --help lacks --retrieval"
 expect 0 "$ILORA" --help
 grep -q "eval" "$TMP/out" || fail "ilora --help does not list eval"
 expect 2 "$ILORA" eval "$@" $T2                               # no --out
-expect 2 "$ILORA" eval "$@" $T2 --out "$TMP/u" --methods zeroshot,fft
-stderr_has "unknown method 'fft'"
+expect 2 "$ILORA" eval "$@" $T2 --out "$TMP/u" --methods zeroshot,finetune
+stderr_has "unknown method 'finetune'"
 expect 2 "$ILORA" eval "$@" $T2 --out "$TMP/u" --methods ilora,ilora
 expect 2 "$ILORA" eval "$@" $T2 --out "$TMP/u" --methods ""
 expect 2 "$ILORA" eval "$@" $T2 --out "$TMP/u" --shots 0
@@ -268,6 +268,12 @@ stderr_has "nowhere"
 echo x >"$TMP/afile"
 expect 1 "$ILORA" eval "$@" $T2 --out "$TMP/afile"
 stderr_has "not a directory"
+
+# --- fft (full fine-tuning on the shots) joins the table as a method ---
+expect 0 "$ILORA" eval "$@" --task boolean_expressions --out "$TMP/fft" --methods zeroshot,fft
+[ "$(wc -l <"$TMP/fft/predictions/boolean_expressions/fft.jsonl")" = 3 ] || fail "fft: expected 3 predictions"
+grep -q '| boolean_expressions |.*|.*|' "$TMP/out" || fail "fft: no table row"
+head -1 "$TMP/out" | grep -q '| task | zeroshot | fft |' || fail "fft: table header"
 
 [ "$(cksum "$LIB/.ilora-index.json" 2>/dev/null)" = "$repo_cache_before" ] || fail "the tests wrote into examples/library"
 [ "$fails" = 0 ] || { echo "$fails eval check(s) failed" >&2; exit 1; }

@@ -155,7 +155,8 @@ static void test_pieces(void) {
     il_method m;
     CHECK(il_method_parse("ilora", &m) == 0 && m == IL_METHOD_ILORA);
     CHECK(il_method_parse("batchcomp", &m) == 0 && m == IL_METHOD_BATCHCOMP);
-    CHECK(il_method_parse("fft", &m) == -1 && strstr(il_errmsg(), "unknown method 'fft'"));
+    CHECK(il_method_parse("fft", &m) == 0 && m == IL_METHOD_FFT);
+    CHECK(il_method_parse("finetune", &m) == -1 && strstr(il_errmsg(), "unknown method 'finetune'"));
     for (int i = 0; i < IL_METHOD_COUNT; i++)
         CHECK(il_method_parse(il_method_name((il_method)i), &m) == 0 && m == (il_method)i);
 }
