@@ -212,6 +212,39 @@ size_t t5_attn_pack_floats(int maxk, int d_kv) {
     return (size_t)((maxk + 15) & ~15) * (size_t)d_kv;
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+/* The register tile both attention products share: tile[r][0..16) = sum over t < len of
+ * x[r][t] * b[t * b_step + 0..16), for 4 rows x (broadcast) and a 16-wide panel b. */
+static inline void micro_4x16(const float *const x[4], const float *b, size_t b_step, int len,
+                              float tile[4][16]) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+           c30 = c00, c31 = c00;
+    for (int t = 0; t < len; t++, b += b_step) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 v = _mm256_broadcast_ss(x[0] + t);
+        c00 = _mm256_fmadd_ps(v, b0, c00);
+        c01 = _mm256_fmadd_ps(v, b1, c01);
+        v = _mm256_broadcast_ss(x[1] + t);
+        c10 = _mm256_fmadd_ps(v, b0, c10);
+        c11 = _mm256_fmadd_ps(v, b1, c11);
+        v = _mm256_broadcast_ss(x[2] + t);
+        c20 = _mm256_fmadd_ps(v, b0, c20);
+        c21 = _mm256_fmadd_ps(v, b1, c21);
+        v = _mm256_broadcast_ss(x[3] + t);
+        c30 = _mm256_fmadd_ps(v, b0, c30);
+        c31 = _mm256_fmadd_ps(v, b1, c31);
+    }
+    _mm256_storeu_ps(tile[0], c00);
+    _mm256_storeu_ps(tile[0] + 8, c01);
+    _mm256_storeu_ps(tile[1], c10);
+    _mm256_storeu_ps(tile[1] + 8, c11);
+    _mm256_storeu_ps(tile[2], c20);
+    _mm256_storeu_ps(tile[2] + 8, c21);
+    _mm256_storeu_ps(tile[3], c30);
+    _mm256_storeu_ps(tile[3] + 8, c31);
+}
+#endif
+
 /* S [m, n] (row stride lds) = A [m, k] (lda) . B [n, k]^T (ldb).
  * pack: t5_attn_pack_floats(n, k) floats. */
 static void gemm_nt(float *S, int lds, const float *A, int lda, const float *B, int ldb, int m,
@@ -229,33 +262,8 @@ static void gemm_nt(float *S, int lds, const float *A, int lda, const float *B, 
         const float *a[4];
         for (int r = 0; r < 4; r++) a[r] = A + (size_t)(i0 + (r < rows ? r : 0)) * lda;
         for (int j0 = 0; j0 < np; j0 += 16) {
-            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
-                   c21 = c00, c30 = c00, c31 = c00;
-            const float *b = pack + (size_t)j0 * k;
-            for (int t = 0; t < k; t++, b += 16) {
-                const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-                __m256 x = _mm256_broadcast_ss(a[0] + t);
-                c00 = _mm256_fmadd_ps(x, b0, c00);
-                c01 = _mm256_fmadd_ps(x, b1, c01);
-                x = _mm256_broadcast_ss(a[1] + t);
-                c10 = _mm256_fmadd_ps(x, b0, c10);
-                c11 = _mm256_fmadd_ps(x, b1, c11);
-                x = _mm256_broadcast_ss(a[2] + t);
-                c20 = _mm256_fmadd_ps(x, b0, c20);
-                c21 = _mm256_fmadd_ps(x, b1, c21);
-                x = _mm256_broadcast_ss(a[3] + t);
-                c30 = _mm256_fmadd_ps(x, b0, c30);
-                c31 = _mm256_fmadd_ps(x, b1, c31);
-            }
             float tile[4][16];
-            _mm256_storeu_ps(tile[0], c00);
-            _mm256_storeu_ps(tile[0] + 8, c01);
-            _mm256_storeu_ps(tile[1], c10);
-            _mm256_storeu_ps(tile[1] + 8, c11);
-            _mm256_storeu_ps(tile[2], c20);
-            _mm256_storeu_ps(tile[2] + 8, c21);
-            _mm256_storeu_ps(tile[3], c30);
-            _mm256_storeu_ps(tile[3] + 8, c31);
+            micro_4x16(a, pack + (size_t)j0 * k, 16, k, tile);
             const int w = n - j0 < 16 ? n - j0 : 16;
             for (int r = 0; r < rows; r++)
                 memcpy(S + (size_t)(i0 + r) * lds + j0, tile[r], sizeof(float) * (size_t)w);
@@ -283,33 +291,8 @@ static void gemm_nn(float *C, int ldc, const float *P, int ldp, const float *V, 
         const float *p[4];
         for (int r = 0; r < 4; r++) p[r] = P + (size_t)(i0 + (r < rows ? r : 0)) * ldp;
         for (int c0 = 0; c0 < k16; c0 += 16) {
-            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
-                   c21 = c00, c30 = c00, c31 = c00;
-            const float *v = pack + c0;
-            for (int j = 0; j < n; j++, v += k) {
-                const __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
-                __m256 x = _mm256_broadcast_ss(p[0] + j);
-                c00 = _mm256_fmadd_ps(x, v0, c00);
-                c01 = _mm256_fmadd_ps(x, v1, c01);
-                x = _mm256_broadcast_ss(p[1] + j);
-                c10 = _mm256_fmadd_ps(x, v0, c10);
-                c11 = _mm256_fmadd_ps(x, v1, c11);
-                x = _mm256_broadcast_ss(p[2] + j);
-                c20 = _mm256_fmadd_ps(x, v0, c20);
-                c21 = _mm256_fmadd_ps(x, v1, c21);
-                x = _mm256_broadcast_ss(p[3] + j);
-                c30 = _mm256_fmadd_ps(x, v0, c30);
-                c31 = _mm256_fmadd_ps(x, v1, c31);
-            }
             float tile[4][16];
-            _mm256_storeu_ps(tile[0], c00);
-            _mm256_storeu_ps(tile[0] + 8, c01);
-            _mm256_storeu_ps(tile[1], c10);
-            _mm256_storeu_ps(tile[1] + 8, c11);
-            _mm256_storeu_ps(tile[2], c20);
-            _mm256_storeu_ps(tile[2] + 8, c21);
-            _mm256_storeu_ps(tile[3], c30);
-            _mm256_storeu_ps(tile[3] + 8, c31);
+            micro_4x16(p, pack + c0, (size_t)k, n, tile);
             for (int r = 0; r < rows; r++)
                 memcpy(C + (size_t)(i0 + r) * ldc + c0, tile[r], sizeof tile[r]);
         }
