@@ -47,8 +47,6 @@ void cli_examples_free(cli_examples *ex);
 
 /* Write s with backslash, newline and carriage return escaped (\\ \n \r). */
 void cli_put_escaped_line(FILE *f, const char *s);
-/* Append s as a JSON string literal (quoted, escaped) to b. */
-int cli_json_string(il_buf *b, const char *s);
 /* Append x as the shortest JSON number that reads back as exactly x (null if not finite). */
 void cli_json_double(il_buf *b, double x);
 /* Append x[0..n) as a JSON array of such numbers: "[a, b, c]". */

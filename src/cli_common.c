@@ -183,25 +183,6 @@ void cli_put_escaped_line(FILE *f, const char *s) {
     fputc('\n', f);
 }
 
-int cli_json_string(il_buf *b, const char *s) {
-    if (il_buf_puts(b, "\"")) return -1;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        int rc;
-        switch (c) {
-        case '"': rc = il_buf_puts(b, "\\\""); break;
-        case '\\': rc = il_buf_puts(b, "\\\\"); break;
-        case '\n': rc = il_buf_puts(b, "\\n"); break;
-        case '\r': rc = il_buf_puts(b, "\\r"); break;
-        case '\t': rc = il_buf_puts(b, "\\t"); break;
-        default:
-            rc = c < 0x20 ? il_buf_printf(b, "\\u%04x", c) : il_buf_append(b, s, 1);
-        }
-        if (rc) return -1;
-    }
-    return il_buf_puts(b, "\"");
-}
-
 /* The shortest of %.15g / %.16g / %.17g that reads back as exactly x (0.05, not
  * 0.050000000000000003), so that result files reload to the same doubles; null for a
  * non-finite value (JSON has no inf or nan). */

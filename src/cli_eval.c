@@ -283,7 +283,7 @@ static char *settings_pretty(const cJSON *s) {
     cJSON_ArrayForEach(it, s) {
         char *v = cJSON_PrintUnformatted(it);
         il_buf_puts(&b, b.len > 1 ? ",\n  " : "\n  ");
-        cli_json_string(&b, it->string);
+        il_buf_json_string(&b, it->string);
         il_buf_printf(&b, ": %s", v ? v : "null");
         free(v);
     }
@@ -550,11 +550,11 @@ static int write_predictions(const char *out, const task_entry *te, const il_ilc
             const char *target = te->t.target[ex];
             bool ok = il_eval_match(r->prediction[i], target);
             brc |= il_buf_printf(&b, "{\"index\": %d, \"input\": ", ex);
-            brc |= cli_json_string(&b, te->t.input[ex]);
+            brc |= il_buf_json_string(&b, te->t.input[ex]);
             brc |= il_buf_puts(&b, ", \"target\": ");
-            brc |= cli_json_string(&b, target);
+            brc |= il_buf_json_string(&b, target);
             brc |= il_buf_puts(&b, ", \"prediction\": ");
-            brc |= cli_json_string(&b, r->prediction[i]);
+            brc |= il_buf_json_string(&b, r->prediction[i]);
             brc |= il_buf_printf(&b, ", \"correct\": %s", ok ? "true" : "false");
             if (r->route) brc |= il_buf_printf(&b, ", \"shot\": %d", te->shots[r->route[q]]);
             brc |= il_buf_printf(&b, ", \"truncated\": %s, \"input_truncated\": %s}\n",
@@ -583,7 +583,7 @@ static int write_meta(const char *out, const task_entry *te, const il_ilc *s,
     il_buf b = {0};
     int k = r->k;
     il_buf_puts(&b, "{\n  \"task\": ");
-    cli_json_string(&b, te->name);
+    il_buf_json_string(&b, te->name);
     il_buf_printf(&b, ",\n  \"method\": \"%s\",\n  \"shots\": [", il_method_name(r->method));
     for (int j = 0; j < k; j++) il_buf_printf(&b, "%s%d", j ? ", " : "", te->shots[j]);
     il_buf_printf(&b, "],\n  \"questions\": %d,\n  \"runs\": [", r->nq);
@@ -605,7 +605,7 @@ static int write_meta(const char *out, const task_entry *te, const il_ilc *s,
                       cp->n_questions);
         for (int i = 0; i < cp->n_adapters; i++) {
             if (i) il_buf_puts(&b, ", ");
-            cli_json_string(&b, il_ilc_adapter_name(s, cp->adapters[i]));
+            il_buf_json_string(&b, il_ilc_adapter_name(s, cp->adapters[i]));
         }
         il_buf_puts(&b, "],\n     \"retrieval_scores\": ");
         put_floats(&b, cp->scores, cp->n_adapters);

@@ -45,10 +45,10 @@ static void print_record(const char *input, const char *target, int index, const
     int rc = 0;
     if (index >= 0) rc |= il_buf_printf(&b, "{\"index\":%d,\"input\":", index);
     else rc |= il_buf_puts(&b, "{\"input\":");
-    rc |= cli_json_string(&b, input);
-    if (target) { rc |= il_buf_puts(&b, ",\"target\":"); rc |= cli_json_string(&b, target); }
+    rc |= il_buf_json_string(&b, input);
+    if (target) { rc |= il_buf_puts(&b, ",\"target\":"); rc |= il_buf_json_string(&b, target); }
     rc |= il_buf_puts(&b, ",\"output\":");
-    rc |= cli_json_string(&b, output);
+    rc |= il_buf_json_string(&b, output);
     rc |= il_buf_printf(&b, ",\"truncated\":%s}\n", truncated ? "true" : "false");
     if (!rc) fputs(b.data, stdout);
     il_buf_free(&b);

@@ -158,7 +158,7 @@ static char *weights_json(const report *rp) {
     il_buf_puts(&b, "{\n  \"modules\": [");
     for (int i = 0; i < rp->loras->n; i++) {
         if (i) il_buf_puts(&b, ", ");
-        cli_json_string(&b, rp->loras->dir[i]);
+        il_buf_json_string(&b, rp->loras->dir[i]);
     }
     il_buf_puts(&b, "],\n  \"weights\": ");
     cli_json_doubles(&b, r->best_w, r->dim);

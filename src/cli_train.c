@@ -263,7 +263,7 @@ static int fit_into_tmp(il_t5_train *t, const train_args *a, const train_data *d
 static void print_summary(const train_args *a, int n, const double *losses) {
     il_buf b = {0};
     il_buf_puts(&b, "{\"out\":");
-    cli_json_string(&b, a->out);
+    il_buf_json_string(&b, a->out);
     int bs = a->batch < n ? a->batch : n;
     il_buf_printf(&b, ",\"examples\":%d,\"epochs\":%d,\"steps\":%ld,\"epoch_losses\":[", n,
                   a->epochs, (long)a->epochs * ((n + bs - 1) / bs));

@@ -86,7 +86,7 @@ int world_build_main(int argc, char **argv) {
     if (il_world_build(out, &o)) return cli_fail_lib();
     printf("{\"out\":");
     il_buf b = {0};
-    cli_json_string(&b, out);
+    il_buf_json_string(&b, out);
     printf("%s,\"seconds\":%.1f}\n", b.data ? b.data : "\"\"", il_now() - t0);
     il_buf_free(&b);
     return EXIT_OK;

@@ -159,17 +159,6 @@ void il_eval_win_loss(const il_eval_table *t, int a, int b, int *wins, int *ties
 
 /* ---- writers ---- */
 
-static int json_str(il_buf *b, const char *s) {
-    if (il_buf_puts(b, "\"")) return -1;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        int rc = c == '"' ? il_buf_puts(b, "\\\"") : c == '\\' ? il_buf_puts(b, "\\\\")
-               : c < 0x20 ? il_buf_printf(b, "\\u%04x", c) : il_buf_append(b, s, 1);
-        if (rc) return -1;
-    }
-    return il_buf_puts(b, "\"");
-}
-
 static void json_num(il_buf *b, double x) {
     if (x == x) il_buf_printf(b, "%.4f", x);
     else il_buf_puts(b, "null");
@@ -184,16 +173,16 @@ int il_eval_write_json(const il_eval_table *t, const char *path, const char *set
     il_buf_puts(&b, "{\n  \"settings\": ");
     il_buf_puts(&b, settings_json ? settings_json : "{}");
     il_buf_puts(&b, ",\n  \"methods\": [");
-    for (int m = 0; m < nm; m++) { if (m) il_buf_puts(&b, ", "); json_str(&b, t->methods[m]); }
+    for (int m = 0; m < nm; m++) { if (m) il_buf_puts(&b, ", "); il_buf_json_string(&b, t->methods[m]); }
     il_buf_puts(&b, "],\n  \"tasks\": {");
     for (int i = 0; i < t->n_tasks; i++) {
         il_buf_puts(&b, i ? ",\n    " : "\n    ");
-        json_str(&b, t->tasks[i]);
+        il_buf_json_string(&b, t->tasks[i]);
         il_buf_puts(&b, ": {");
         for (int m = 0; m < nm; m++) {
             size_t c = (size_t)i * nm + m;
             il_buf_puts(&b, m ? ", " : "");
-            json_str(&b, t->methods[m]);
+            il_buf_json_string(&b, t->methods[m]);
             il_buf_printf(&b, ": {\"correct\": %d, \"total\": %d, \"accuracy\": ", t->correct[c], t->total[c]);
             json_num(&b, il_eval_accuracy(t, i, m));
             il_buf_puts(&b, "}");
@@ -201,9 +190,9 @@ int il_eval_write_json(const il_eval_table *t, const char *path, const char *set
         il_buf_puts(&b, "}");
     }
     il_buf_puts(&b, "\n  },\n  \"average\": {");
-    for (int m = 0; m < nm; m++) { il_buf_puts(&b, m ? ", " : ""); json_str(&b, t->methods[m]); il_buf_puts(&b, ": "); json_num(&b, avg[m]); }
+    for (int m = 0; m < nm; m++) { il_buf_puts(&b, m ? ", " : ""); il_buf_json_string(&b, t->methods[m]); il_buf_puts(&b, ": "); json_num(&b, avg[m]); }
     il_buf_printf(&b, "},\n  \"average_without_tasks_all_below_10\": {");
-    for (int m = 0; m < nm; m++) { il_buf_puts(&b, m ? ", " : ""); json_str(&b, t->methods[m]); il_buf_puts(&b, ": "); json_num(&b, avgf[m]); }
+    for (int m = 0; m < nm; m++) { il_buf_puts(&b, m ? ", " : ""); il_buf_json_string(&b, t->methods[m]); il_buf_puts(&b, ": "); json_num(&b, avgf[m]); }
     il_buf_printf(&b, "},\n  \"tasks_kept_for_filtered_average\": %d,\n  \"win_loss\": [", kept);
     bool first = true;
     for (int a = 0; a < nm; a++)
@@ -213,9 +202,9 @@ int il_eval_write_json(const il_eval_table *t, const char *path, const char *set
             il_eval_win_loss(t, a, c, &w, &ti, &l);
             il_buf_puts(&b, first ? "\n    {\"method\": " : ",\n    {\"method\": ");
             first = false;
-            json_str(&b, t->methods[a]);
+            il_buf_json_string(&b, t->methods[a]);
             il_buf_puts(&b, ", \"versus\": ");
-            json_str(&b, t->methods[c]);
+            il_buf_json_string(&b, t->methods[c]);
             il_buf_printf(&b, ", \"wins\": %d, \"ties\": %d, \"losses\": %d}", w, ti, l);
         }
     il_buf_puts(&b, "\n  ]\n}\n");

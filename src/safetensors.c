@@ -393,22 +393,6 @@ static int meta_cmp(const void *a, const void *b) {
     return strcmp(((const st_meta *)a)->key, ((const st_meta *)b)->key);
 }
 
-/* JSON string with the escapes serde_json / Python json use; UTF-8 passes through. */
-static int put_json_string(il_buf *b, const char *s) {
-    int rc = il_buf_puts(b, "\"");
-    for (; *s && rc == 0; s++) {
-        uint8_t c = (uint8_t)*s;
-        if (c == '"') rc = il_buf_puts(b, "\\\"");
-        else if (c == '\\') rc = il_buf_puts(b, "\\\\");
-        else if (c == '\n') rc = il_buf_puts(b, "\\n");
-        else if (c == '\r') rc = il_buf_puts(b, "\\r");
-        else if (c == '\t') rc = il_buf_puts(b, "\\t");
-        else if (c < 0x20) rc = il_buf_printf(b, "\\u%04x", c);
-        else rc = il_buf_append(b, s, 1);
-    }
-    return rc ? rc : il_buf_puts(b, "\"");
-}
-
 static int check_write_tensor(const char *path, const il_tensor *t) {
     if (!t->name || !il_utf8_valid(t->name, strlen(t->name)) ||
         strcmp(t->name, "__metadata__") == 0) {
@@ -483,15 +467,15 @@ static int build_header(il_buf *h, const il_tensor **ts, int n, const st_meta *m
     if (n_meta > 0) {
         rc = rc ? rc : il_buf_puts(h, "\"__metadata__\":{");
         for (int i = 0; i < n_meta && rc == 0; i++) {
-            rc = (i && il_buf_puts(h, ",")) || put_json_string(h, meta[i].key) ||
-                 il_buf_puts(h, ":") || put_json_string(h, meta[i].value);
+            rc = (i && il_buf_puts(h, ",")) || il_buf_json_string(h, meta[i].key) ||
+                 il_buf_puts(h, ":") || il_buf_json_string(h, meta[i].value);
         }
         rc = rc ? rc : il_buf_puts(h, "}");
         first = false;
     }
     size_t off = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        rc = (!first && il_buf_puts(h, ",")) || put_json_string(h, ts[i]->name) ||
+        rc = (!first && il_buf_puts(h, ",")) || il_buf_json_string(h, ts[i]->name) ||
              il_buf_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", il_dtype_name(ts[i]->dtype));
         for (int d = 0; d < ts[i]->ndim && rc == 0; d++)
             rc = il_buf_printf(h, "%s%lld", d ? "," : "", (long long)ts[i]->shape[d]);

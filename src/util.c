@@ -272,6 +272,21 @@ int il_buf_printf(il_buf *b, const char *fmt, ...) {
     return 0;
 }
 
+int il_buf_json_string(il_buf *b, const char *s) {
+    int rc = il_buf_puts(b, "\"");
+    for (; *s && rc == 0; s++) {
+        uint8_t c = (uint8_t)*s;
+        if (c == '"') rc = il_buf_puts(b, "\\\"");
+        else if (c == '\\') rc = il_buf_puts(b, "\\\\");
+        else if (c == '\n') rc = il_buf_puts(b, "\\n");
+        else if (c == '\r') rc = il_buf_puts(b, "\\r");
+        else if (c == '\t') rc = il_buf_puts(b, "\\t");
+        else if (c < 0x20) rc = il_buf_printf(b, "\\u%04x", c);
+        else rc = il_buf_append(b, s, 1);
+    }
+    return rc ? rc : il_buf_puts(b, "\"");
+}
+
 void il_buf_free(il_buf *b) {
     free(b->data);
     b->data = NULL;

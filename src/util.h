@@ -73,6 +73,9 @@ int il_buf_append(il_buf *b, const void *p, size_t n);
 int il_buf_puts(il_buf *b, const char *s);
 int il_buf_printf(il_buf *b, const char *fmt, ...) IL_PRINTF(2, 3);
 void il_buf_free(il_buf *b);
+/* Append s as a JSON string literal: quotes, backslash, \n \r \t and other control
+ * characters escaped as Python's json and serde_json do; UTF-8 passes through. */
+int il_buf_json_string(il_buf *b, const char *s);
 
 /* fp16 / bf16 <-> fp32 (exact widening; F16 subnormals decoded as subnormals). */
 float il_f16_to_f32(uint16_t h);

@@ -414,26 +414,6 @@ int il_world_heldout_instance(int h, uint64_t seed, int index, il_world_inst *in
 
 /* ---- files ---- */
 
-/* JSON string literal (ASCII and UTF-8 pass through; quotes, backslashes and control
- * characters escaped as Python's json.dumps does). */
-static int json_str(il_buf *b, const char *s) {
-    if (il_buf_puts(b, "\"")) return -1;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        int rc;
-        switch (c) {
-        case '"': rc = il_buf_puts(b, "\\\""); break;
-        case '\\': rc = il_buf_puts(b, "\\\\"); break;
-        case '\n': rc = il_buf_puts(b, "\\n"); break;
-        case '\r': rc = il_buf_puts(b, "\\r"); break;
-        case '\t': rc = il_buf_puts(b, "\\t"); break;
-        default: rc = c < 0x20 ? il_buf_printf(b, "\\u%04x", c) : il_buf_append(b, s, 1);
-        }
-        if (rc) return -1;
-    }
-    return il_buf_puts(b, "\"");
-}
-
 static int mkdir_p(const char *path) {
     char *p = il_strdup(path);
     if (!p) return -1;
@@ -509,8 +489,8 @@ static int write_family(const char *dir, int f, uint64_t seed, int n) {
     for (int i = 0; i < n; i++) {
         char *in, *out;
         if (il_world_family_example(f, seed, i, &in, &out)) goto done;
-        int e = il_buf_puts(&b, "{\"input\": ") || json_str(&b, in) || il_buf_puts(&b, ", \"output\": ") ||
-                json_str(&b, out) || il_buf_puts(&b, "}\n");
+        int e = il_buf_puts(&b, "{\"input\": ") || il_buf_json_string(&b, in) || il_buf_puts(&b, ", \"output\": ") ||
+                il_buf_json_string(&b, out) || il_buf_puts(&b, "}\n");
         free(in);
         free(out);
         if (e) goto done;
@@ -526,7 +506,7 @@ static int write_heldout(const char *dir, int h, uint64_t seed, int n) {
     char **seen = il_calloc((size_t)n, sizeof *seen);
     int rc = -1, kept = 0;
     if (!seen) return -1;
-    if (il_buf_puts(&b, "{\"canary\": ") || json_str(&b, CANARY) || il_buf_puts(&b, ", \"examples\": [")) goto done;
+    if (il_buf_puts(&b, "{\"canary\": ") || il_buf_json_string(&b, CANARY) || il_buf_puts(&b, ", \"examples\": [")) goto done;
     for (int i = 0; i < n; i++) {
         char *in = NULL, *tg = NULL;
         for (int attempt = 0;; attempt++) { /* redraw slot i until its input is new */
@@ -541,8 +521,8 @@ static int write_heldout(const char *dir, int h, uint64_t seed, int n) {
             free(in);
             free(tg);
         }
-        int e = il_buf_puts(&b, kept ? ", {\"input\": " : "{\"input\": ") || json_str(&b, in) ||
-                il_buf_puts(&b, ", \"target\": ") || json_str(&b, tg) || il_buf_puts(&b, "}");
+        int e = il_buf_puts(&b, kept ? ", {\"input\": " : "{\"input\": ") || il_buf_json_string(&b, in) ||
+                il_buf_puts(&b, ", \"target\": ") || il_buf_json_string(&b, tg) || il_buf_puts(&b, "}");
         free(tg);
         seen[kept++] = in;
         if (e) goto done;
@@ -564,20 +544,20 @@ static int write_manifest(const char *dir, uint64_t seed, int n_train, int n_hel
                           (unsigned long long)seed, n_train, n_heldout);
     for (int f = 0; f < N_OF(FAMILIES) && !e; f++) {
         const family_def *d = &FAMILIES[f];
-        e = il_buf_puts(&b, "    {\"name\": ") || json_str(&b, d->name) || il_buf_puts(&b, ", \"skill\": ") ||
-            json_str(&b, d->p.skill) || il_buf_puts(&b, ", \"format\": ") || json_str(&b, FORMAT_NAMES[d->p.format]) ||
+        e = il_buf_puts(&b, "    {\"name\": ") || il_buf_json_string(&b, d->name) || il_buf_puts(&b, ", \"skill\": ") ||
+            il_buf_json_string(&b, d->p.skill) || il_buf_puts(&b, ", \"format\": ") || il_buf_json_string(&b, FORMAT_NAMES[d->p.format]) ||
             il_buf_printf(&b, ", \"file\": \"upstream/%s.jsonl\", \"examples\": %d}%s\n", d->name, n_train,
                           f + 1 < N_OF(FAMILIES) ? "," : "");
     }
     e = e || il_buf_puts(&b, "  ],\n  \"heldout\": [\n");
     for (int h = 0; h < N_OF(HELDOUT) && !e; h++) {
         const heldout_def *d = &HELDOUT[h];
-        e = il_buf_puts(&b, "    {\"name\": ") || json_str(&b, d->name) || il_buf_puts(&b, ", \"kind\": ") ||
-            json_str(&b, d->kind) || il_buf_puts(&b, ", \"description\": ") || json_str(&b, d->desc) ||
+        e = il_buf_puts(&b, "    {\"name\": ") || il_buf_json_string(&b, d->name) || il_buf_puts(&b, ", \"kind\": ") ||
+            il_buf_json_string(&b, d->kind) || il_buf_puts(&b, ", \"description\": ") || il_buf_json_string(&b, d->desc) ||
             il_buf_puts(&b, ", \"parts\": [");
         for (int p = 0; p < d->n_parts && !e; p++)
-            e = il_buf_puts(&b, p ? ", {\"skill\": " : "{\"skill\": ") || json_str(&b, d->parts[p].skill) ||
-                il_buf_puts(&b, ", \"format\": ") || json_str(&b, FORMAT_NAMES[d->parts[p].format]) ||
+            e = il_buf_puts(&b, p ? ", {\"skill\": " : "{\"skill\": ") || il_buf_json_string(&b, d->parts[p].skill) ||
+                il_buf_puts(&b, ", \"format\": ") || il_buf_json_string(&b, FORMAT_NAMES[d->parts[p].format]) ||
                 il_buf_puts(&b, "}");
         e = e || il_buf_printf(&b, "], \"file\": \"heldout/%s.json\", \"examples\": %d}%s\n", d->name, n_heldout,
                                h + 1 < N_OF(HELDOUT) ? "," : "");
