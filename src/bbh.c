@@ -31,6 +31,10 @@ int il_bbh_load(il_bbh_task *t, const char *path) {
     cJSON *root = NULL;
     int rc = -1;
     if (!il_utf8_valid(text, len)) { il_seterr("%s: invalid UTF-8", path); goto done; }
+    if (il_json_has_nul_escape(text, len)) {
+        il_seterr("%s: a string holds a NUL character (\\u0000)", path);
+        goto done;
+    }
     root = cJSON_ParseWithLength(text, len);
     if (!cJSON_IsObject(root)) { il_seterr("%s: not a JSON object (malformed JSON?)", path); goto done; }
     cJSON *examples = cJSON_GetObjectItemCaseSensitive(root, "examples");

@@ -130,10 +130,14 @@ int cli_read_examples(const char *path, bool need_output, cli_examples *ex) {
             if (!strchr(" \t\r", p[i])) blank = false;
         if (!blank) {
             if (!il_utf8_valid(p, n)) { il_seterr("%s:%d: invalid UTF-8", path, line); goto done; }
+            if (il_json_has_nul_escape(p, n)) {
+                il_seterr("%s:%d: a string holds a NUL character (\\u0000)", path, line);
+                goto done;
+            }
             cJSON *obj = cJSON_ParseWithLength(p, n);
             if (!cJSON_IsObject(obj)) {
+                il_seterr("%s:%d: %s", path, line, obj ? "not a JSON object" : "malformed JSON");
                 cJSON_Delete(obj);
-                il_seterr("%s:%d: not a JSON object", path, line);
                 goto done;
             }
             if (ex->n == cap) {

@@ -220,6 +220,10 @@ static int read_examples(lib_entry *e, int max_examples) {
                 il_seterr("%s:%d: invalid UTF-8", e->data_path, line);
                 goto out;
             }
+            if (il_json_has_nul_escape(p, n)) {
+                il_seterr("%s:%d: a string holds a NUL character (\\u0000)", e->data_path, line);
+                goto out;
+            }
             char *s = il_strndup(p, n);
             if (!s) goto out;
             cJSON *obj = cJSON_ParseWithOpts(s, NULL, true);

@@ -231,6 +231,15 @@ int il_utf8_encode(uint32_t cp, char *out) {
     return 4;
 }
 
+bool il_json_has_nul_escape(const char *s, size_t len) {
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '\\') continue;
+        if (s[i + 1] == 'u' && i + 5 < len && !memcmp(s + i + 2, "0000", 4)) return true;
+        i++; /* skip the escaped character, so "\\u0000" (a backslash, then text) is fine */
+    }
+    return false;
+}
+
 /* ---- buffers ---- */
 
 int il_buf_append(il_buf *b, const void *p, size_t n) {

@@ -64,6 +64,10 @@ int il_utf8_decode(const char *s, size_t len, uint32_t *cp);
 /* Encode cp into out (at least 4 bytes); returns bytes written. */
 int il_utf8_encode(uint32_t cp, char *out);
 
+/* True if JSON text s[0..len) holds a \u0000 escape: cJSON would cut that string short at
+ * the NUL, so readers reject such input instead of silently using a truncated text. */
+bool il_json_has_nul_escape(const char *s, size_t len);
+
 /* Growable byte buffer (always NUL-terminated when non-empty). */
 typedef struct {
     char *data;

@@ -111,6 +111,7 @@ static void test_bad_task_files(void) {
         {"{\"examples\": [", "not a JSON object"},
         {"[1, 2]", "not a JSON object"},
         {"{\"examples\": [{\"input\": \"caf\xe9\", \"target\": \"x\"}]}", "invalid UTF-8"},
+        {"{\"examples\": [{\"input\": \"a\\u0000b\", \"target\": \"x\"}]}", "NUL character"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[600];
