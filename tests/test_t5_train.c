@@ -106,6 +106,28 @@ static void test_forward(il_t5 *m, golden *g, il_lora *a) {
 
 /* ===== (2) full-model gradients ===== */
 
+/* Every gradient of golden file f against the trainer's; returns the worst relative error
+ * (check_grad's measure) and its tensor's name. */
+static double check_all_grads(const il_t5_train *t, const il_tensor_file *f, const char *what,
+                              const char **worst_name) {
+    double worst = 0;
+    *worst_name = "";
+    for (int i = 0; i < f->n_tensors; i++) {
+        const char *name = f->tensors[i].name;
+        float *owned;
+        int64_t numel;
+        const float *gg = gold(f, name, &numel, &owned);
+        const il_t5_param *p = il_t5_train_find(t, name);
+        CHECK_MSG(gg && p, "%s %s", what, name);
+        if (gg && p) {
+            double rel = check_grad(p, gg, numel, name);
+            if (rel > worst) worst = rel, *worst_name = name;
+        }
+        free(owned);
+    }
+    return worst;
+}
+
 static void test_full_grads(il_t5 *m, golden *g) {
     il_tensor_file *f = open_golden("golden/t5-tiny/grads.safetensors");
     il_t5_train *t = il_t5_train_new_full(m);
@@ -118,21 +140,8 @@ static void test_full_grads(il_t5 *m, golden *g) {
     CHECK(il_t5_train_forward(t, GB, g->ids, g->lens, g->labels_padded, g->labpad_lens, &loss) == 0);
     CHECK(il_t5_train_backward(t) == 0);
     CHECK(il_t5_train_backward(t) == -1); /* once per forward */
-    double worst = 0;
-    const char *worst_name = "";
-    for (int i = 0; i < f->n_tensors; i++) {
-        const char *name = f->tensors[i].name;
-        float *owned;
-        int64_t numel;
-        const float *gg = gold(f, name, &numel, &owned);
-        const il_t5_param *p = il_t5_train_find(t, name);
-        CHECK_MSG(gg && p, "gradient %s", name);
-        if (gg && p) {
-            double rel = check_grad(p, gg, numel, name);
-            if (rel > worst) worst = rel, worst_name = name;
-        }
-        free(owned);
-    }
+    const char *worst_name;
+    double worst = check_all_grads(t, f, "gradient", &worst_name);
     printf("full-model gradients: 52 tensors, worst max|g - golden| / max|golden| = %.2e (%s)\n",
            worst, worst_name);
     /* the exact zeros the golden lists */
@@ -184,19 +193,7 @@ static void test_lora_grads(il_t5 *m, golden *g, il_lora *a) {
     il_t5_train_zero_grad(t);
     CHECK(il_t5_train_forward(t, GB, g->ids, g->lens, g->labels_padded, g->labpad_lens, &loss) == 0);
     CHECK(il_t5_train_backward(t) == 0);
-    for (int i = 0; i < f->n_tensors; i++) {
-        const char *name = f->tensors[i].name;
-        float *owned;
-        int64_t numel;
-        const float *gg = gold(f, name, &numel, &owned);
-        const il_t5_param *p = il_t5_train_find(t, name);
-        CHECK_MSG(gg && p, "LoRA gradient %s", name);
-        if (gg && p) {
-            double rel = check_grad(p, gg, numel, name);
-            if (rel > worst) worst = rel, worst_name = name;
-        }
-        free(owned);
-    }
+    worst = check_all_grads(t, f, "LoRA gradient", &worst_name);
     printf("LoRA gradients (lora_0): 24 tensors, worst relative error %.2e (%s)\n", worst,
            worst_name);
     /* gradient accumulation: a second forward + backward without zero_grad doubles them */
